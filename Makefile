@@ -1,0 +1,30 @@
+# The two commands: `make run` (set up, then run the pipeline) and `make test`.
+# Each target syncs the locked environment first; uv is installed if it is missing.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+# uv on PATH, else the one `python3 -m pip install uv` puts in the interpreter.
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+VENV_BIN := $(CURDIR)/.venv/bin
+# Stage commands in dvc.yaml call `python`: put the project's environment first.
+export PATH := $(VENV_BIN):$(PATH)
+
+.PHONY: setup run test lint ui
+
+setup:
+	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
+	$(UV) sync --locked --extra dev
+
+run: setup
+	dvc repro
+
+test: setup
+	pytest
+
+lint: setup
+	ruff check .
+	ruff format --check .
+
+# The MLflow UI on the project's embedded store.
+ui: setup
+	mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port 5000

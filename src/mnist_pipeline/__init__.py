@@ -1,0 +1,1 @@
+"""mnist-pipeline: a reproducible DVC + MLflow + Keras pipeline for MNIST."""

@@ -1,0 +1,186 @@
+"""Load and validate `params.yaml` into typed, frozen dataclasses.
+
+Validation happens once, on load, so a typo or an out-of-range value stops the stage with
+an error naming the key (`train.epochs: expected an integer >= 1, got 0`) before any work.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+DATASETS = ("mnist", "fashion_mnist")
+SCALINGS = ("unit", "standardize")
+OPTIMIZERS = ("adam", "sgd", "rmsprop")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "elu")
+
+
+class ParamsError(ValueError):
+    """A parameter is missing, unknown, of the wrong type or out of range."""
+
+
+def _check(predicate: Callable[[Any], bool], expected: str) -> dict[str, Any]:
+    return {"check": predicate, "expected": expected}
+
+
+def _one_of(choices: tuple[str | None, ...]) -> dict[str, Any]:
+    return _check(lambda value: value in choices, f"one of {list(choices)}")
+
+
+def _at_least(minimum: float) -> dict[str, Any]:
+    return _check(lambda value: value >= minimum, f">= {minimum}")
+
+
+@dataclass(frozen=True)
+class DataParams:
+    dataset: str = field(metadata=_one_of(DATASETS))
+    # Check the content against the dataset's published sha256 digests. Turn off only for
+    # your own MNIST-format files (a subsample, a private mirror): format checks still apply.
+    verify: bool
+
+
+@dataclass(frozen=True)
+class PrepareParams:
+    scaling: str = field(metadata=_one_of(SCALINGS))
+
+
+@dataclass(frozen=True)
+class SplitParams:
+    val_fraction: float = field(metadata=_check(lambda v: 0 < v < 1, "between 0 and 1 (exclusive)"))
+
+
+@dataclass(frozen=True)
+class HiddenLayer:
+    units: int = field(metadata=_at_least(1))
+    # None means linear, as in the reference notebook's first hidden layer.
+    activation: str | None = field(metadata=_one_of((None, *ACTIVATIONS)))
+
+
+@dataclass(frozen=True)
+class ModelParams:
+    hidden_layers: list[HiddenLayer]
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    epochs: int = field(metadata=_at_least(1))
+    batch_size: int = field(metadata=_at_least(1))
+    optimizer: str = field(metadata=_one_of(OPTIMIZERS))
+    learning_rate: float = field(metadata=_check(lambda v: v > 0, "> 0"))
+    # Batches run per call into the backend; only cuts framework overhead, results are identical.
+    steps_per_execution: int = field(metadata=_at_least(1))
+    # Fixed thread counts make the arithmetic independent of the machine's core count.
+    threads: int = field(metadata=_at_least(1))
+
+
+@dataclass(frozen=True)
+class TrackingParams:
+    experiment: str = field(metadata=_check(lambda v: v.strip() != "", "a non-empty name"))
+
+
+@dataclass(frozen=True)
+class PlotParams:
+    samples_per_class: int = field(metadata=_check(lambda v: 1 <= v <= 20, "between 1 and 20"))
+    num_predictions: int = field(metadata=_check(lambda v: 1 <= v <= 100, "between 1 and 100"))
+    figure_width: float = field(metadata=_check(lambda v: 2 <= v <= 40, "between 2 and 40 inches"))
+    dpi: int = field(metadata=_check(lambda v: 30 <= v <= 600, "between 30 and 600"))
+
+
+@dataclass(frozen=True)
+class ScratchParams:
+    seed: int = field(metadata=_at_least(0))
+
+
+@dataclass(frozen=True)
+class Params:
+    seed: int = field(metadata=_at_least(0))
+    data: DataParams
+    prepare: PrepareParams
+    split: SplitParams
+    model: ModelParams
+    train: TrainParams
+    tracking: TrackingParams
+    plot: PlotParams
+    scratch: ScratchParams
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read `path` and validate every key; raise ParamsError naming the first bad one."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found (expected the pipeline's params.yaml)") from None
+    except yaml.YAMLError as error:
+        raise ParamsError(f"{path}: not valid YAML ({error})") from None
+    return parse_params(raw)
+
+
+def parse_params(raw: Any) -> Params:
+    return _build(Params, raw, "")
+
+
+def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
+    """`{"train.batch_size": 128, "model.hidden_layers.0.units": 128, ...}` for tracking."""
+    if dataclasses.is_dataclass(params):
+        params = dataclasses.asdict(params)
+    if isinstance(params, dict):
+        items = params.items()
+    elif isinstance(params, list):
+        items = ((str(index), value) for index, value in enumerate(params))
+    else:
+        return {prefix: params}
+    flat: dict[str, Any] = {}
+    for key, value in items:
+        flat.update(flatten(value, f"{prefix}.{key}" if prefix else key))
+    return flat
+
+
+def _build(cls: type, raw: Any, where: str) -> Any:
+    label = where or "params.yaml"
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{label}: expected a mapping, got {type(raw).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        key = f"{where}.{unknown[0]}" if where else str(unknown[0])
+        raise ParamsError(f"{key}: unknown key (expected one of {sorted(fields)})")
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, spec in fields.items():
+        key = f"{where}.{name}" if where else name
+        if name not in raw:
+            raise ParamsError(f"{key}: missing")
+        value = _convert(hints[name], raw[name], key)
+        if "check" in spec.metadata and not spec.metadata["check"](value):
+            raise ParamsError(f"{key}: expected {spec.metadata['expected']}, got {value!r}")
+        values[name] = value
+    return cls(**values)
+
+
+def _convert(hint: Any, value: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_convert(item, entry, f"{key}.{index}") for index, entry in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(hint):
+            return None
+        (hint,) = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        expected = {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+        raise ParamsError(f"{key}: expected {expected}, got {value!r}")
+    return value

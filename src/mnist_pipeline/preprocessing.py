@@ -1,0 +1,38 @@
+"""Flatten, scale and split: pure functions from arrays to arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+
+PIXEL_MAX = 255.0
+
+
+def flatten(images: np.ndarray) -> np.ndarray:
+    """N x 28 x 28 uint8 -> N x 784 float32 (still 0..255)."""
+    return images.reshape(len(images), -1).astype(np.float32)
+
+
+def scaling_stats(dev_images: np.ndarray, scaling: str) -> dict[str, float]:
+    """The affine scaling `(x - offset) / scale`, computed from the development set only,
+    so nothing about the test set leaks into training."""
+    if scaling == "unit":
+        return {"offset": 0.0, "scale": PIXEL_MAX}
+    if scaling == "standardize":
+        pixels = dev_images.astype(np.float64)
+        return {"offset": float(pixels.mean()), "scale": float(pixels.std())}
+    raise ValueError(f"unknown scaling {scaling!r} (expected 'unit' or 'standardize')")
+
+
+def apply_scaling(flat_images: np.ndarray, stats: dict[str, float]) -> np.ndarray:
+    scaled = (flat_images - np.float32(stats["offset"])) / np.float32(stats["scale"])
+    return scaled.astype(np.float32)
+
+
+def stratified_split(
+    x: np.ndarray, y: np.ndarray, val_fraction: float, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(x_train, x_val, y_train, y_val), each class in the same proportion in both parts."""
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    return train_test_split(x, y, test_size=val_fraction, stratify=y, random_state=seed)

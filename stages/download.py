@@ -1,0 +1,42 @@
+"""DVC stage `download`: fetch and verify the dataset into data/raw/<dataset>.npz.
+
+Set MNIST_PIPELINE_MIRROR to a local folder or URL to work offline (see README).
+"""
+
+import logging
+import os
+
+from mnist_pipeline import atomic
+from mnist_pipeline.datasets import content_digest, get_spec
+from mnist_pipeline.download import MIRROR_VARIABLE, fetch, sources_for
+from mnist_pipeline.params import load_params
+from mnist_pipeline.stage import run
+
+log = logging.getLogger("download")
+
+
+def main() -> None:
+    params = load_params()
+    spec = get_spec(params.data.dataset)
+    sources = sources_for(spec, os.environ.get(MIRROR_VARIABLE))
+    arrays, source = fetch(spec, sources, verify=params.data.verify)
+    log.info(
+        "%s from %s (%s)", spec.name, source, "verified" if params.data.verify else "unverified"
+    )
+
+    atomic.write_npz(f"data/raw/{spec.name}.npz", **arrays)
+    # The source is logged, not recorded: an absolute path would break reproducibility.
+    atomic.write_json(
+        f"data/raw/{spec.name}.json",
+        {
+            "dataset": spec.name,
+            "content_sha256": content_digest(arrays),
+            "verified": params.data.verify,
+            "train_size": len(arrays["y_train"]),
+            "test_size": len(arrays["y_test"]),
+        },
+    )
+
+
+if __name__ == "__main__":
+    run(main)

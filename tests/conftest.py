@@ -1,0 +1,102 @@
+"""Shared fixtures: tiny generated MNIST-format data and a scratch project directory."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as an IDX file (magic 2049 for 1-D labels, 2051 for images)."""
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(
+        int(size).to_bytes(4, "big") for size in array.shape
+    )
+    return header + np.ascontiguousarray(array, dtype=np.uint8).tobytes()
+
+
+def tiny_dataset(per_class: int = 12, test_per_class: int = 3, seed: int = 0) -> dict:
+    """Random 28x28 digits with balanced labels: x_train, y_train, x_test, y_test."""
+    rng = np.random.default_rng(seed)
+    arrays = {}
+    for split, count in (("train", per_class), ("test", test_per_class)):
+        labels = np.repeat(np.arange(10, dtype=np.uint8), count)
+        rng.shuffle(labels)
+        images = rng.integers(0, 256, size=(len(labels), 28, 28), dtype=np.uint8)
+        arrays[f"x_{split}"], arrays[f"y_{split}"] = images, labels
+    return arrays
+
+
+IDX_NAMES = {
+    "x_train": "train-images-idx3-ubyte",
+    "y_train": "train-labels-idx1-ubyte",
+    "x_test": "t10k-images-idx3-ubyte",
+    "y_test": "t10k-labels-idx1-ubyte",
+}
+
+
+def write_idx_folder(folder: Path, arrays: dict, compress: bool = True) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, name in IDX_NAMES.items():
+        data = idx_bytes(arrays[key])
+        if compress:
+            (folder / f"{name}.gz").write_bytes(gzip.compress(data, mtime=0))
+        else:
+            (folder / name).write_bytes(data)
+    return folder
+
+
+@pytest.fixture
+def tiny_arrays() -> dict:
+    return tiny_dataset()
+
+
+@pytest.fixture
+def tiny_mirror(tmp_path: Path, tiny_arrays: dict) -> Path:
+    return write_idx_folder(tmp_path / "mirror", tiny_arrays)
+
+
+def edit_params(path: Path, **changes: object) -> None:
+    """Set dotted keys in a params.yaml, e.g. edit_params(p, **{"train.epochs": 1})."""
+    params = yaml.safe_load(path.read_text())
+    for dotted, value in changes.items():
+        *parents, leaf = dotted.split(".")
+        node = params
+        for key in parents:
+            node = node[key]
+        node[leaf] = value
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A directory with the repository's params.yaml, where stage scripts can run."""
+    directory = tmp_path / "project"
+    directory.mkdir()
+    shutil.copy(ROOT / "params.yaml", directory / "params.yaml")
+    return directory
+
+
+def run_stage(
+    name: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run stages/<name>.py as DVC would, in `cwd`; returns the completed process."""
+    environment = {**os.environ, **(env or {})}
+    return subprocess.run(
+        [sys.executable, str(ROOT / "stages" / f"{name}.py")],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
