@@ -61,8 +61,8 @@ def fetch(spec: DatasetSpec, sources: list[str], verify: bool = True) -> tuple[d
         try:
             arrays = fetch_from(spec, source, verify)
         except SourceUnavailableError as reason:
-            log.warning("source %s unavailable: %s", source, reason)
-            tried.append(f"{source} ({reason})")
+            log.warning("source unavailable: %s", reason)
+            tried.append(str(reason))
             continue
         return arrays, source
     raise DataError(

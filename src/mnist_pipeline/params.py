@@ -19,7 +19,7 @@ import yaml
 DATASETS = ("mnist", "fashion_mnist")
 SCALINGS = ("unit", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "gelu", "elu")
+ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu")  # each also in inference.py
 
 
 class ParamsError(ValueError):
