@@ -100,3 +100,36 @@ def run_stage(
         text=True,
         timeout=600,
     )
+
+
+TINY_PARAMS = {
+    "data.verify": False,  # generated data: format checks only
+    "train.epochs": 2,
+    "train.batch_size": 32,
+    "train.steps_per_execution": 4,
+}
+
+
+def make_tiny_project(directory: Path, **params: object) -> tuple[Path, dict[str, str]]:
+    """A project directory whose data stages have run on generated data.
+
+    Returns (directory, environment) where the environment points the mirror at the
+    generated IDX files and MLflow at a SQLite store inside the directory.
+    """
+    directory.mkdir(parents=True)
+    shutil.copy(ROOT / "params.yaml", directory / "params.yaml")
+    edit_params(directory / "params.yaml", **{**TINY_PARAMS, **params})
+    mirror = write_idx_folder(directory.parent / f"{directory.name}-mirror", tiny_dataset(30, 5))
+    env = {
+        "MNIST_PIPELINE_MIRROR": str(mirror),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{directory / 'mlflow.db'}",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=directory, check=True)
+    subprocess.run(["git", "add", "params.yaml"], cwd=directory, check=True)
+    subprocess.run([*git, "commit", "-qm", "tiny project"], cwd=directory, check=True)
+    for stage in ("download", "prepare", "split"):
+        result = run_stage(stage, directory, env)
+        assert result.returncode == 0, result.stderr
+    return directory, env

@@ -3,7 +3,6 @@ import gzip
 import numpy as np
 import pytest
 
-from conftest import idx_bytes
 from mnist_pipeline.datasets import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
@@ -14,6 +13,8 @@ from mnist_pipeline.datasets import (
     parse_idx,
     parse_idx_arrays,
 )
+
+from conftest import idx_bytes
 
 
 def files_for(arrays: dict) -> dict[str, bytes]:

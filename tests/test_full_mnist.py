@@ -6,9 +6,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED_MNIST, run_stage
 from mnist_pipeline.datasets import get_spec
 from mnist_pipeline.download import fetch
+
+from conftest import SHARED_MNIST, run_stage
 
 MIRROR = Path(os.environ.get("MNIST_PIPELINE_MIRROR", SHARED_MNIST))
 pytestmark = [

@@ -3,8 +3,9 @@ import json
 import numpy as np
 import pytest
 
-from conftest import edit_params, run_stage
 from mnist_pipeline.preprocessing import apply_scaling, flatten, scaling_stats, stratified_split
+
+from conftest import edit_params, run_stage
 
 
 def test_flatten_gives_float32_rows(tiny_arrays):

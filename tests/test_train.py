@@ -1,0 +1,118 @@
+"""The train stage on generated data: determinism, MLflow contents, tracking failures."""
+
+import filecmp
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from conftest import make_tiny_project, run_stage
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """One tiny project trained twice, each time in a separate process."""
+    directory, env = make_tiny_project(tmp_path_factory.mktemp("train") / "project")
+    copies = []
+    for attempt in range(2):
+        result = run_stage("train", directory, env)
+        assert result.returncode == 0, result.stderr
+        copy = directory.parent / f"outputs-{attempt}"
+        shutil.copytree(directory / "models", copy / "models")
+        shutil.copytree(directory / "reports", copy / "reports")
+        copies.append(copy)
+    return directory, env, copies
+
+
+def test_two_runs_give_byte_identical_outputs(trained):
+    _, _, (first, second) = trained
+    for path in ("models/weights.npz", "models/model.json", "reports/train/history.csv",
+                 "reports/train/model_summary.txt"):  # fmt: skip
+        assert filecmp.cmp(first / path, second / path, shallow=False), path
+
+
+def test_history_has_one_row_per_epoch(trained):
+    directory, _, _ = trained
+    lines = (directory / "reports/train/history.csv").read_text().splitlines()
+    assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy"
+    rows = [[float(value) for value in line.split(",")] for line in lines[1:]]
+    assert [row[0] for row in rows] == [0, 1]
+    assert all(0 <= row[2] <= 1 and 0 <= row[4] <= 1 and row[1] > 0 for row in rows)
+
+
+@pytest.fixture(scope="module")
+def mlflow_run(trained):
+    mlflow = pytest.importorskip("mlflow")
+    directory, env, _ = trained
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    client = mlflow.MlflowClient()
+    experiment = client.get_experiment_by_name("mnist-pipeline")
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+    assert len(runs) == 2
+    return client, runs[0], experiment
+
+
+def test_run_holds_every_param(mlflow_run):
+    from mnist_pipeline.params import flatten, load_params
+
+    _, run, _ = mlflow_run
+    assert set(flatten(load_params("params.yaml"))) <= set(run.data.params)
+    assert run.data.params["train.epochs"] == "2"
+    assert run.data.params["model.hidden_layers.0.activation"] == "null"
+
+
+def test_per_epoch_metrics_are_logged_at_each_epoch(mlflow_run):
+    client, run, _ = mlflow_run
+    for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
+        steps = [entry.step for entry in client.get_metric_history(run.info.run_id, metric)]
+        assert steps == [0, 1], metric
+    assert not any(name.startswith("validation_") for name in run.data.metrics)
+
+
+def test_tags_identify_data_code_and_weights(mlflow_run, trained):
+    import hashlib
+    import json
+
+    directory, _, _ = trained
+    _, run, _ = mlflow_run
+    tags = run.data.tags
+    raw = json.loads((directory / "data/raw/mnist.json").read_text())
+    assert tags["dataset"] == "mnist"
+    assert tags["dataset_sha256"] == raw["content_sha256"]
+    weights = (directory / "models/weights.npz").read_bytes()
+    assert tags["weights_sha256"] == hashlib.sha256(weights).hexdigest()
+    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=directory, capture_output=True)
+    assert tags["git_commit"] == commit.stdout.decode().strip()
+    assert tags["git_dirty"] == "False"  # only untracked outputs changed
+
+
+def test_logged_model_loads_and_predicts_like_the_trained_one(mlflow_run, trained):
+    import json
+
+    import mlflow
+
+    from mnist_pipeline.inference import predict_proba
+
+    directory, _, _ = trained
+    _, run, _ = mlflow_run
+    model_id = run.outputs.model_outputs[0].model_id
+    loaded = mlflow.pyfunc.load_model(f"models:/{model_id}")
+    x = np.load(directory / "data/split/val.npz")["x"][:8]
+    spec = json.loads((directory / "models/model.json").read_text())
+    with np.load(directory / "models/weights.npz") as archive:
+        expected = predict_proba(spec, dict(archive), x)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x)), expected, atol=1e-6)
+    assert loaded.metadata.get_input_schema().inputs[0].shape == (-1, 784)
+
+
+def test_unreachable_tracking_server_fails_before_training(trained):
+    directory, env, _ = trained
+    before = {path.name: path.read_bytes() for path in (directory / "models").iterdir()}
+    result = run_stage("train", directory, {**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"})
+    assert result.returncode == 1
+    assert "MLflow tracking server http://127.0.0.1:9 unreachable" in result.stderr
+    assert "Epoch 1/" not in result.stdout + result.stderr
+    assert {path.name: path.read_bytes() for path in (directory / "models").iterdir()} == before
