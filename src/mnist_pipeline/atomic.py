@@ -27,11 +27,18 @@ def atomic_path(target: str | os.PathLike[str]) -> Iterator[Path]:
     )
     os.close(handle)
     temporary = Path(temporary)
+    temporary.chmod(0o666 & ~_umask())  # mkstemp makes 0600; give the usual permissions
     try:
         yield temporary
         os.replace(temporary, target)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(target: str | os.PathLike[str], data: bytes) -> None:

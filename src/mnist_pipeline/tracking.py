@@ -7,6 +7,7 @@ plot hash the weights they read and log into the newest run with that tag.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import subprocess
@@ -114,6 +115,15 @@ def resume_run(experiment_id: str, weights_sha256: str, tags: dict[str, str], pa
     run = mlflow.start_run(experiment_id=experiment_id, tags={**tags, WEIGHTS_TAG: weights_sha256})
     mlflow.log_params(stringify(params))
     return run
+
+
+def model_run(
+    experiment_id: str, weights_path: str, dataset: str, dataset_sha256: str, params: dict
+):
+    """The run of the model whose weights are at `weights_path` (see `resume_run`)."""
+    weights_sha256 = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()
+    tags = run_tags(dataset, dataset_sha256)
+    return resume_run(experiment_id, weights_sha256, tags, params)
 
 
 def stringify(params: dict[str, Any]) -> dict[str, str]:

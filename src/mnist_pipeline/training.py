@@ -62,6 +62,20 @@ def history_csv(rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def read_history_csv(text: str) -> dict[str, np.ndarray]:
+    """{"epoch": [0, 1, ...], "loss": [...], ...} from `history_csv` output."""
+    header, *rows = text.splitlines()
+    columns = header.split(",")
+    if tuple(columns) != HISTORY_COLUMNS:
+        raise ValueError(f"history CSV: columns {columns}, expected {list(HISTORY_COLUMNS)}")
+    values = np.array([[float(value) for value in row.split(",")] for row in rows]).reshape(
+        len(rows), len(columns)
+    )
+    history = {name: values[:, index] for index, name in enumerate(columns)}
+    history["epoch"] = history["epoch"].astype(int)
+    return history
+
+
 def weights_npz(weights: dict[str, np.ndarray]) -> bytes:
     """The weights as uncompressed npz bytes: byte-identical for identical weights (unlike
     a `.keras` file, which embeds a save date)."""

@@ -1,0 +1,84 @@
+"""Test-set metrics from predicted probabilities, with scikit-learn's implementations."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from sklearn.metrics import (
+    accuracy_score,
+    confusion_matrix,
+    log_loss,
+    precision_recall_fscore_support,
+)
+
+
+def classification_metrics(
+    y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
+) -> dict:
+    """{"test": overall metrics, "per_class": {name: precision, recall, f1, support}}.
+
+    The loss is the categorical cross-entropy that Keras's `evaluate` reports.
+    """
+    labels = np.arange(len(class_names))
+    if probabilities.shape != (len(y_true), len(labels)):
+        raise ValueError(
+            f"probabilities of shape {probabilities.shape}, "
+            f"expected ({len(y_true)}, {len(labels)}) for {len(y_true)} labels"
+        )
+    y_pred = probabilities.argmax(axis=1)
+    # float32 softmax rows sum to 1 only within rounding; log_loss warns unless renormalized.
+    probabilities = probabilities.astype(np.float64)
+    probabilities /= probabilities.sum(axis=1, keepdims=True)
+    precision, recall, f1, _ = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average="macro", zero_division=0
+    )
+    per_class = precision_recall_fscore_support(
+        y_true, y_pred, labels=labels, average=None, zero_division=0
+    )
+    return {
+        "test": {
+            "loss": float(log_loss(y_true, probabilities, labels=labels)),
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "precision_macro": float(precision),
+            "recall_macro": float(recall),
+            "f1_macro": float(f1),
+        },
+        "per_class": {
+            name: {
+                "precision": float(per_class[0][index]),
+                "recall": float(per_class[1][index]),
+                "f1": float(per_class[2][index]),
+                "support": int(per_class[3][index]),
+            }
+            for index, name in enumerate(class_names)
+        },
+    }
+
+
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """num_classes x num_classes counts: rows are the true class, columns the predicted."""
+    return confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
+
+
+def predictions_csv(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> str:
+    """One `actual,predicted` row per test image, in test-set order: the input of DVC's
+    confusion template, and of the plot stage's prediction grid and confusion matrix."""
+    rows = ["actual,predicted"]
+    rows += [f"{class_names[a]},{class_names[p]}" for a, p in zip(y_true, y_pred, strict=True)]
+    return "\n".join(rows) + "\n"
+
+
+def read_predictions_csv(text: str, class_names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """(y_true, y_pred) as class indices from `predictions_csv` output."""
+    index = {name: position for position, name in enumerate(class_names)}
+    lines = text.splitlines()
+    if not lines or lines[0] != "actual,predicted":
+        raise ValueError("predictions CSV: expected the header 'actual,predicted'")
+    try:
+        pairs = [tuple(index[name] for name in line.split(",")) for line in lines[1:]]
+    except KeyError as error:
+        raise ValueError(
+            f"predictions CSV: unknown class {error} (expected {list(index)})"
+        ) from None
+    return np.array([a for a, _ in pairs]), np.array([p for _, p in pairs])
