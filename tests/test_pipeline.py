@@ -1,0 +1,131 @@
+"""End to end: the real `dvc repro` in a temporary copy of the repository, on generated data
+served through the mirror setting, with MLflow's default embedded store."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import ROOT, TINY_PARAMS, edit_params, tiny_dataset, write_idx_folder
+
+pytestmark = pytest.mark.slow
+
+FIGURES = ("samples.png", "loss.png", "accuracy.png", "predictions.png", "confusion_matrix.png")
+
+
+def copy_repository(destination: Path) -> None:
+    """The repository's own files (tracked or new, not ignored), without outputs or stores."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("reports/", "dvc.lock")):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def dvc(*arguments: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *arguments], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
+def stages_run(result: subprocess.CompletedProcess) -> list[str]:
+    lines = result.stdout.splitlines()
+    return [line.split("'")[1] for line in lines if line.startswith("Running stage")]
+
+
+@pytest.fixture(scope="module")
+def pipeline(tmp_path_factory):
+    base = tmp_path_factory.mktemp("pipeline")
+    project = base / "project"
+    copy_repository(project)
+    edit_params(project / "params.yaml", **TINY_PARAMS)
+    mirror = write_idx_folder(base / "mirror", tiny_dataset(30, 5))
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    env |= {
+        "MNIST_PIPELINE_MIRROR": str(mirror),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "copy"], cwd=project, check=True)
+    first = dvc("repro", cwd=project, env=env)
+    return project, env, first
+
+
+def test_every_stage_ran_in_order(pipeline):
+    _, _, first = pipeline
+    ran = [
+        line.split("'")[1] for line in first.stdout.splitlines() if line.startswith("Running stage")
+    ]
+    assert ran.index("download") < ran.index("prepare") < ran.index("split") < ran.index("train")
+    assert ran.index("train") < ran.index("evaluate") < ran.index("plot")
+    assert set(ran) == {"download", "prepare", "split", "train", "evaluate", "plot", "scratch"}
+
+
+def test_outputs_have_sane_content(pipeline):
+    project, _, _ = pipeline
+    metrics = json.loads((project / "reports/evaluate/metrics.json").read_text())
+    assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["test"]["loss"] > 0
+    assert sum(entry["support"] for entry in metrics["per_class"].values()) == 50
+    predictions = (project / "reports/evaluate/predictions.csv").read_text().splitlines()
+    assert predictions[0] == "actual,predicted" and len(predictions) == 51
+    assert len((project / "reports/train/history.csv").read_text().splitlines()) == 3
+    for name in FIGURES:
+        assert (project / "reports/figures" / name).read_bytes()[:4] == b"\x89PNG", name
+    scratch = json.loads((project / "reports/scratch/gradients.json").read_text())
+    assert scratch["loss"] == 0.1332476222330792
+
+
+def test_dvc_metrics_show_lists_test_accuracy(pipeline):
+    project, env, _ = pipeline
+    shown = json.loads(dvc("metrics", "show", "--json", cwd=project, env=env).stdout)
+    (workspace,) = shown.values()  # keyed "workspace" or "" depending on the DVC version
+    workspace = workspace["data"]["reports/evaluate/metrics.json"]["data"]
+    assert (
+        workspace["test"]["accuracy"]
+        == json.loads((project / "reports/evaluate/metrics.json").read_text())["test"]["accuracy"]
+    )
+
+
+def test_mlflow_run_of_the_model_holds_metrics_and_figures(pipeline):
+    mlflow = pytest.importorskip("mlflow")
+    project, _, _ = pipeline
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("mnist-pipeline")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert {"test_accuracy", "test_loss", "val_accuracy"} <= set(run.data.metrics)
+    figures = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "figures")}
+    assert figures == {f"figures/{name}" for name in FIGURES}
+    assert experiment.artifact_location == (project / "mlartifacts").as_uri()
+
+
+def test_second_repro_runs_nothing(pipeline):
+    project, env, _ = pipeline
+    again = dvc("repro", cwd=project, env=env)
+    assert "Running stage" not in again.stdout
+    assert "up to date" in dvc("status", cwd=project, env=env).stdout
+
+
+def test_plot_param_change_reruns_only_plot(pipeline):
+    project, env, _ = pipeline
+    before = (project / "reports/figures/loss.png").read_bytes()
+    edit_params(project / "params.yaml", **{"plot.dpi": 60})
+    rerun = dvc("repro", cwd=project, env=env)
+    ran = [
+        line.split("'")[1] for line in rerun.stdout.splitlines() if line.startswith("Running stage")
+    ]
+    assert ran == ["plot"]
+    assert (project / "reports/figures/loss.png").read_bytes() != before
