@@ -36,7 +36,9 @@ def timed_fit(params, train, val, epochs: int, steps_per_execution: int):
     training.configure_determinism(params.seed, params.train.threads)
     spec = mlp.model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
     model = mlp.build_model(spec)
-    mlp.compile_model(model, params.train.optimizer, params.train.learning_rate, steps_per_execution)
+    mlp.compile_model(
+        model, params.train.optimizer, params.train.learning_rate, steps_per_execution
+    )
     timer = EpochTimer()
     training.fit(model, train, val, epochs, params.train.batch_size, callbacks=[timer])
     return timer.seconds, mlp.get_weights(model)
