@@ -84,7 +84,7 @@ def fetch_from(spec: DatasetSpec, source: str, verify: bool) -> dict[str, np.nda
                 npz = _read_first(_join(source, f"{spec.name}.npz"))
                 if npz is not None:
                     return _npz_arrays(spec, npz, _join(source, f"{spec.name}.npz"), verify)
-            raise SourceUnavailableError(f"{name}(.gz) not found")
+            raise SourceUnavailableError(f"{_join(source, name)}(.gz) not found")
         files[part] = decompress(data, _join(source, name))
     arrays = parse_idx_arrays(files)
     if verify:
