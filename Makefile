@@ -9,7 +9,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # Stage commands in dvc.yaml call `python`: put the project's environment first.
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup run test lint ui
+.PHONY: setup run test lint ui check-repro
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -20,6 +20,10 @@ run: setup
 
 test: setup
 	pytest
+
+# Same inputs, same outputs: the whole pipeline twice on a clean clone of HEAD (see README).
+check-repro: setup
+	mnist-pipeline check-repro
 
 lint: setup
 	ruff check .
