@@ -29,7 +29,7 @@ WEIGHTS_FILE = "models/weights.npz"
 UP_TO_DATE = "Data and pipelines are up to date."
 
 
-class CheckFailed(Exception):
+class ReproCheckError(Exception):
     """A check found a difference; the message says what and where."""
 
 
@@ -94,11 +94,11 @@ class ReproCheck:
         self.env = environment()
 
     def run(self, *command: str) -> str:
-        """Run a command in the clone; stdout, or CheckFailed with its last lines."""
+        """Run a command in the clone; stdout, or ReproCheckError with its last lines."""
         done = subprocess.run(command, cwd=self.clone, env=self.env, capture_output=True, text=True)
         if done.returncode != 0:
             tail = "\n".join((done.stdout + done.stderr).strip().splitlines()[-5:])
-            raise CheckFailed(f"`{' '.join(command)}` exited {done.returncode}:\n{tail}")
+            raise ReproCheckError(f"`{' '.join(command)}` exited {done.returncode}:\n{tail}")
         return done.stdout
 
     def lock(self) -> dict[str, str]:
@@ -108,7 +108,7 @@ class ReproCheck:
         start = time.perf_counter()
         try:
             result = Result(name, True, body(), 0)
-        except CheckFailed as failure:
+        except ReproCheckError as failure:
             result = Result(name, False, str(failure), 0)
         result.seconds = time.perf_counter() - start
         self.results.append(result)
@@ -133,50 +133,53 @@ class ReproCheck:
         ran = stages_run(self.run("dvc", "repro"))
         self.first_hashes = self.lock()
         self.first_metrics = (self.clone / METRICS_FILE).read_text()
-        return f"{len(ran)} stages ran; {len(self.first_hashes)} outputs recorded in dvc.lock"
+        # Stages whose git-tracked outputs already match what their deps produce are skipped.
+        return f"ran {', '.join(ran)}; {len(self.first_hashes)} outputs recorded in dvc.lock"
 
     def forced_repro(self) -> str:
         self.run("dvc", "repro", "--force")
         changed = differences(self.first_hashes, self.lock())
         if changed:
-            raise CheckFailed("outputs differ:\n" + "\n".join(changed))
+            raise ReproCheckError("outputs differ:\n" + "\n".join(changed))
         if (self.clone / METRICS_FILE).read_text() != self.first_metrics:
-            raise CheckFailed(f"{METRICS_FILE}: values differ")
+            raise ReproCheckError(f"{METRICS_FILE}: values differ")
         return f"all {len(self.first_hashes)} outputs and the metrics identical"
 
     def noop_repro(self) -> str:
         ran = stages_run(self.run("dvc", "repro"))
         if ran:
-            raise CheckFailed(f"stages ran again: {', '.join(ran)}")
+            raise ReproCheckError(f"stages ran again: {', '.join(ran)}")
         status = self.run("dvc", "status")
         if UP_TO_DATE not in status:
-            raise CheckFailed(f"`dvc status` is not clean:\n{status.strip()}")
+            raise ReproCheckError(f"`dvc status` is not clean:\n{status.strip()}")
         return "no stage ran; `dvc status` clean"
 
     def one_core(self) -> str:
         if shutil.which("taskset") is None:
-            raise CheckFailed("taskset not found (util-linux): cannot restrict to one core")
+            raise ReproCheckError("taskset not found (util-linux): cannot restrict to one core")
         self.run("taskset", "-c", "0", "dvc", "repro", "--force", "--single-item", "train")
         expected, actual = self.first_hashes.get(WEIGHTS_FILE), self.lock().get(WEIGHTS_FILE)
         if expected != actual:
-            raise CheckFailed(f"{WEIGHTS_FILE}: expected md5 {expected}, got {actual}")
+            raise ReproCheckError(f"{WEIGHTS_FILE}: expected md5 {expected}, got {actual}")
         return f"{WEIGHTS_FILE} md5 {actual} on core 0 alone"
 
     def committed_metrics(self) -> str:
         try:
             committed_lock = self.run("git", "show", "HEAD:dvc.lock")
             committed = self.run("git", "show", f"HEAD:{METRICS_FILE}")
-        except CheckFailed:
-            raise CheckFailed(f"no committed dvc.lock or {METRICS_FILE} to compare with") from None
+        except ReproCheckError:
+            raise ReproCheckError(
+                f"no committed dvc.lock or {METRICS_FILE} to compare with"
+            ) from None
         committed_weights = lock_hashes(committed_lock).get(WEIGHTS_FILE)
         if committed_weights == self.first_hashes.get(WEIGHTS_FILE):
             if committed != self.first_metrics:
-                raise CheckFailed(f"same weights as committed, but {METRICS_FILE} differs")
+                raise ReproCheckError(f"same weights as committed, but {METRICS_FILE} differs")
             return "identical to the committed run (same platform: same weights md5)"
         fresh = read_test_accuracy(self.first_metrics)
         before = read_test_accuracy(committed)
         if abs(fresh - before) > self.tolerance:
-            raise CheckFailed(
+            raise ReproCheckError(
                 f"test accuracy {fresh:.4f}, committed {before:.4f}: "
                 f"off by more than the cross-platform tolerance ±{self.tolerance}"
             )
@@ -191,20 +194,20 @@ class ReproCheck:
         self.run("dvc", "exp", "run", "--name", name, "--set-param", self.exp_param)
         data = find_experiment(json.loads(self.run("dvc", "exp", "show", "--json")), name)
         if data is None:
-            raise CheckFailed(f"`dvc exp show` does not list experiment {name}")
+            raise ReproCheckError(f"`dvc exp show` does not list experiment {name}")
         params = data["params"]["params.yaml"]["data"]
         shown = _dig(params, key)
         if str(shown) != value:
-            raise CheckFailed(f"`dvc exp show`: {key} is {shown}, expected {value}")
+            raise ReproCheckError(f"`dvc exp show`: {key} is {shown}, expected {value}")
         metrics = data.get("metrics", {}).get(METRICS_FILE, {}).get("data", {})
         if "test" not in metrics:
-            raise CheckFailed(f"`dvc exp show` lists no {METRICS_FILE} metrics for {name}")
+            raise ReproCheckError(f"`dvc exp show` lists no {METRICS_FILE} metrics for {name}")
         param_diff = json.loads(self.run("dvc", "params", "diff", "--json")).get("params.yaml", {})
         if key not in param_diff:
-            raise CheckFailed(f"`dvc params diff` does not report {key}")
+            raise ReproCheckError(f"`dvc params diff` does not report {key}")
         metric_diff = json.loads(self.run("dvc", "metrics", "diff", "--json")).get(METRICS_FILE, {})
         if "test.accuracy" not in metric_diff:
-            raise CheckFailed("`dvc metrics diff` does not report test.accuracy")
+            raise ReproCheckError("`dvc metrics diff` does not report test.accuracy")
         change = metric_diff["test.accuracy"]
         return (
             f"{name} listed by `dvc exp show`; params diff {key}: {param_diff[key]['old']} -> "
