@@ -54,13 +54,27 @@ def test_mirror_folder_with_keras_npz(tmp_path, tiny_arrays):
     assert_same(arrays, tiny_arrays)
 
 
-def test_npz_with_wrong_checksum_is_rejected(tmp_path, tiny_arrays):
-    spec, npz = spec_for(tiny_arrays)
-    (tmp_path / "mnist.npz").write_bytes(npz + b"\0")
-    with pytest.raises(
-        DataError, match=f"mnist.npz: checksum mismatch \\(expected sha256 {spec.npz_sha256}"
-    ):
+def test_npz_with_wrong_content_is_rejected(tmp_path, tiny_arrays):
+    spec, _ = spec_for(tiny_arrays)
+    spec = dataclasses.replace(spec, content_sha256=content_digest(tiny_arrays))
+    changed = {**tiny_arrays, "y_train": (tiny_arrays["y_train"] + 1) % 10}
+    np.savez(tmp_path / "mnist.npz", **changed)
+    with pytest.raises(DataError) as error:
         fetch(spec, [str(tmp_path)])
+    assert str(error.value).startswith(
+        f"{tmp_path / 'mnist.npz'}: checksum mismatch for mnist "
+        f"(expected file sha256 {spec.npz_sha256} or content sha256 {spec.content_sha256}, got "
+    )
+
+
+def test_pipeline_npz_output_serves_as_a_verified_mirror(tmp_path, tiny_arrays):
+    spec, _ = spec_for(tiny_arrays)
+    spec = dataclasses.replace(
+        spec, npz_sha256="0" * 64, content_sha256=content_digest(tiny_arrays)
+    )
+    np.savez(tmp_path / "mnist.npz", **tiny_arrays)  # bytes unlike Keras's file, same content
+    arrays, _ = fetch(spec, [str(tmp_path)])
+    assert_same(arrays, tiny_arrays)
 
 
 @pytest.fixture

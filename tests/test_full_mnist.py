@@ -47,3 +47,10 @@ def test_data_stages_on_full_mnist(project):
         assert train["x"].shape == (48000, 784) and val["x"].shape == (12000, 784)
         # Stratified: each class keeps its share of the 60,000 in the validation part.
         np.testing.assert_allclose(np.bincount(val["y"]), np.array(TRAIN_COUNTS) * 0.2, atol=1)
+
+
+def test_the_download_output_is_itself_a_verified_mirror(project):
+    result = run_stage("download", project, {"MNIST_PIPELINE_MIRROR": str(MIRROR)})
+    assert result.returncode == 0, result.stderr
+    arrays, _ = fetch(get_spec("mnist"), [str(project / "data" / "raw")])
+    assert np.bincount(arrays["y_test"]).tolist() == TEST_COUNTS

@@ -40,6 +40,8 @@ class DatasetSpec:
     # Keras's single-file copy (x_train, y_train, x_test, y_test), verified by file sha256.
     npz_url: str | None = None
     npz_sha256: str | None = None
+    # `content_digest` of the verified arrays, whatever file they came in.
+    content_sha256: str | None = None
 
 
 DATASETS = {
@@ -58,6 +60,7 @@ DATASETS = {
         ),
         npz_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
         npz_sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
+        content_sha256="bd930a59a860c3d5915c6d67631a728a21bc7c535055bac61f9487e95b28eaa5",
     ),
     "fashion_mnist": DatasetSpec(
         name="fashion_mnist",

@@ -24,6 +24,7 @@ from mnist_pipeline.datasets import (
     PARTS,
     DataError,
     DatasetSpec,
+    content_digest,
     decompress,
     parse_idx_arrays,
     sha256,
@@ -93,14 +94,9 @@ def fetch_from(spec: DatasetSpec, source: str, verify: bool) -> dict[str, np.nda
 
 
 def _npz_arrays(spec: DatasetSpec, data: bytes, where: str, verify: bool) -> dict:
-    if verify:
-        if spec.npz_sha256 is None:
-            raise DataError(f"{where}: no known checksum for an npz copy of {spec.name}")
-        actual = sha256(data)
-        if actual != spec.npz_sha256:
-            raise DataError(
-                f"{where}: checksum mismatch (expected sha256 {spec.npz_sha256}, got {actual})"
-            )
+    """Arrays from an npz: Keras's file (verified by its sha256) or this pipeline's own
+    data/raw/<dataset>.npz (verified by the content digest), so a cached copy can serve as
+    a mirror."""
     try:
         with np.load(io.BytesIO(data), allow_pickle=False) as archive:
             arrays = {key: archive[key] for key in ("x_train", "y_train", "x_test", "y_test")}
@@ -115,6 +111,14 @@ def _npz_arrays(spec: DatasetSpec, data: bytes, where: str, verify: bool) -> dic
             raise DataError(
                 f"{where}: x_{split} {images.dtype}{images.shape} / y_{split} {labels.shape} "
                 "(expected uint8 N x 28 x 28 images and N labels)"
+            )
+    if verify:
+        file_sha256, arrays_sha256 = sha256(data), content_digest(arrays)
+        if file_sha256 != spec.npz_sha256 and arrays_sha256 != spec.content_sha256:
+            raise DataError(
+                f"{where}: checksum mismatch for {spec.name} (expected file sha256 "
+                f"{spec.npz_sha256} or content sha256 {spec.content_sha256}, "
+                f"got {file_sha256} and {arrays_sha256})"
             )
     return arrays
 
