@@ -25,6 +25,38 @@ def _check_repro(arguments: argparse.Namespace) -> int:
     )  # fmt: skip
 
 
+def _diff(arguments: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mnist_pipeline import rundiff, tracking
+    from mnist_pipeline.figures import png_bytes
+    from mnist_pipeline.params import load_params
+
+    if len(arguments.runs) > 2:
+        raise rundiff.DiffError(f"at most two runs to compare, got {len(arguments.runs)}")
+    experiment = arguments.experiment or load_params().tracking.experiment
+    uri = tracking.tracking_uri()
+    tracking.check_reachable(uri)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise rundiff.DiffError(f"no experiment {experiment!r} in the tracking store {uri}")
+    references = arguments.runs
+    if len(references) == 1:
+        references = [*references, "latest"]  # one run: compare it with the newest
+    ids = rundiff.resolve(client, found.experiment_id, references)
+    a, b = (rundiff.fetch_run(client, run_id, found.experiment_id) for run_id in ids)
+    diff = rundiff.compare(a, b, all_params=arguments.all)
+    render = {"table": rundiff.render_text, "markdown": rundiff.render_markdown,
+              "json": rundiff.render_json}[arguments.format]  # fmt: skip
+    sys.stdout.write(render(diff))
+    if arguments.plot:
+        Path(arguments.plot).write_bytes(png_bytes(rundiff.curves_figure(a, b), dpi=100))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -52,8 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--keep", action="store_true", help="keep the temporary clone")
     check.set_defaults(handler=_check_repro)
 
+    diff = commands.add_parser(
+        "diff",
+        help="what changed between two MLflow runs: params, per-epoch and test metrics, "
+        "data/weights/code identity",
+    )
+    diff.add_argument(
+        "runs", nargs="*", metavar="RUN",
+        help="run id, `latest`, `previous` or a DVC experiment name (default: previous latest)",
+    )  # fmt: skip
+    diff.add_argument("--all", action="store_true", help="list every param, not only changes")
+    diff.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+    diff.add_argument("--plot", metavar="FILE", help="write both runs' curves to this PNG")
+    diff.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+    diff.set_defaults(handler=_diff)
+
     arguments = parser.parse_args(argv)
-    return arguments.handler(arguments)
+    try:
+        return arguments.handler(arguments)
+    except (ValueError, RuntimeError) as error:  # DiffError, ParamsError, TrackingError
+        print(f"mnist-pipeline {arguments.command}: {error}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

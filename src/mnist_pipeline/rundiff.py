@@ -1,0 +1,269 @@
+"""`mnist-pipeline diff`: what changed between two tracked runs, and did the outcome change.
+
+Reads through `MlflowClient`, so the embedded store and a tracking server work alike.
+`compare` is pure (two `RunRecord`s in, a JSON-able dict out); the renderers format it.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
+TEST_METRICS = ("test_accuracy", "test_loss", "test_precision_macro", "test_recall_macro",
+                "test_f1_macro")  # fmt: skip
+IDENTITY_TAGS = {"dataset": "dataset_sha256", "weights": "weights_sha256", "code": "git_commit"}
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class DiffError(ValueError):
+    """The runs to compare cannot be found or are not comparable."""
+
+
+@dataclass
+class RunRecord:
+    run_id: str
+    name: str
+    params: dict[str, str]
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    # metric -> per-epoch values, index = epoch (step)
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        experiment = self.tags.get("dvc_experiment")
+        return f"{self.run_id[:8]} ({experiment or self.name})"
+
+
+def fetch_run(client, run_id: str, experiment_id: str) -> RunRecord:
+    """A run with its per-epoch histories; DiffError if it is unknown or elsewhere."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        run = client.get_run(run_id)
+    except MlflowException:
+        raise DiffError(f"no run {run_id} in the tracking store") from None
+    if run.info.experiment_id != experiment_id:
+        other = client.get_experiment(run.info.experiment_id).name
+        raise DiffError(f"run {run_id} belongs to experiment {other!r}, not the one compared")
+    history = {}
+    for metric in EPOCH_METRICS:
+        points = sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
+        history[metric] = [point.value for point in points]
+    return RunRecord(
+        run_id=run_id,
+        name=run.info.run_name or "",
+        params=dict(run.data.params),
+        tags={k: v for k, v in run.data.tags.items() if not k.startswith("mlflow.")},
+        metrics=dict(run.data.metrics),
+        history=history,
+    )
+
+
+def resolve(client, experiment_id: str, references: list[str]) -> list[str]:
+    """Run ids for `references` (run ids, `latest`, `previous`, DVC experiment names);
+    no references means the two most recent runs, older first."""
+    runs = client.search_runs(
+        [experiment_id],
+        filter_string="tags.weights_sha256 != ''",  # runs that trained a model
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+    if not references:
+        references = ["previous", "latest"]
+    resolved = []
+    for reference in references:
+        if reference in ("latest", "previous"):
+            position = 0 if reference == "latest" else 1
+            if len(runs) <= position:
+                raise DiffError(
+                    f"the experiment has {len(runs)} trained run(s): need two to compare "
+                    "(run the pipeline again, e.g. `dvc exp run -S seed=1`)"
+                )
+            resolved.append(runs[position].info.run_id)
+        elif RUN_ID.match(reference):
+            resolved.append(reference)
+        else:
+            named = [run for run in runs if run.data.tags.get("dvc_experiment") == reference]
+            if not named:
+                raise DiffError(
+                    f"{reference!r} is neither a run id, `latest`/`previous`, nor a DVC "
+                    "experiment name of a run in this experiment"
+                )
+            resolved.append(named[0].info.run_id)  # its newest run
+    return resolved
+
+
+def _best(metric: str, values: list[float]) -> tuple[float | None, int | None]:
+    if not values:
+        return None, None
+    pick = min if metric.endswith("loss") else max
+    value = pick(values)
+    return value, values.index(value)
+
+
+def _delta(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else b - a
+
+
+def compare(a: RunRecord, b: RunRecord, all_params: bool = False) -> dict[str, Any]:
+    """Params, per-epoch metrics (final and best), test metrics, identity, and a verdict."""
+    keys = sorted(set(a.params) | set(b.params))
+    params = [
+        {"param": key, "a": a.params.get(key), "b": b.params.get(key),
+         "changed": a.params.get(key) != b.params.get(key)}
+        for key in keys
+        if all_params or a.params.get(key) != b.params.get(key)
+    ]  # fmt: skip
+    epochs = []
+    for metric in EPOCH_METRICS:
+        row: dict[str, Any] = {"metric": metric}
+        for side, run in (("a", a), ("b", b)):
+            values = run.history.get(metric, [])
+            best, epoch = _best(metric, values)
+            row |= {f"{side}_final": values[-1] if values else None,
+                    f"{side}_best": best, f"{side}_best_epoch": epoch}  # fmt: skip
+        row["final_delta"] = _delta(row["a_final"], row["b_final"])
+        epochs.append(row)
+    tests = [
+        {"metric": metric, "a": a.metrics.get(metric), "b": b.metrics.get(metric),
+         "delta": _delta(a.metrics.get(metric), b.metrics.get(metric))}
+        for metric in TEST_METRICS
+    ]  # fmt: skip
+    identity = {
+        name: {"a": a.tags.get(tag), "b": b.tags.get(tag),
+               "same": a.tags.get(tag) is not None and a.tags.get(tag) == b.tags.get(tag)}
+        for name, tag in IDENTITY_TAGS.items()
+    }  # fmt: skip
+    return {
+        "a": {"run_id": a.run_id, "label": a.label},
+        "b": {"run_id": b.run_id, "label": b.label},
+        "params": params,
+        "epoch_metrics": epochs,
+        "test_metrics": tests,
+        "identity": identity,
+        "verdict": verdict(identity, [row["param"] for row in params if row["changed"]]),
+    }
+
+
+def verdict(identity: dict, changed_params: list[str]) -> str:
+    same = {name: entry["same"] for name, entry in identity.items()}
+    if same["weights"]:
+        return "identical run, reproduced: same weights" + (
+            "" if same["code"] and same["dataset"] else " (from different code or data records)"
+        )
+    context = [
+        f"{'same' if same['code'] else 'different'} code",
+        f"{'same' if same['dataset'] else 'different'} data",
+    ]
+    if changed_params:
+        shown = ", ".join(changed_params[:4]) + (", ..." if len(changed_params) > 4 else "")
+        return f"{', '.join(context)}, different params ({shown}): different weights"
+    return f"{', '.join(context)}, same params: different weights (not reproduced)"
+
+
+# Rendering
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4f}" if isinstance(value, float) else str(value)
+
+
+def _signed(value: float | None) -> str:
+    return "-" if value is None else f"{value:+.4f}"
+
+
+def _best_cell(value: float | None, epoch: int | None) -> str:
+    return "-" if value is None else f"{value:.4f} @{epoch + 1}"
+
+
+def _short(value: str | None) -> str:
+    return "-" if value is None else value[:12]
+
+
+def sections(diff: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """(title, header, rows) for each table, shared by the text and markdown renderers."""
+    a, b = "A", "B"
+    params = [[row["param"], str(row["a"]), str(row["b"])] for row in diff["params"]]
+    epochs = [
+        [row["metric"], _number(row["a_final"]), _number(row["b_final"]),
+         _signed(row["final_delta"]), _best_cell(row["a_best"], row["a_best_epoch"]),
+         _best_cell(row["b_best"], row["b_best_epoch"])]
+        for row in diff["epoch_metrics"]
+    ]  # fmt: skip
+    tests = [
+        [row["metric"], _number(row["a"]), _number(row["b"]), _signed(row["delta"])]
+        for row in diff["test_metrics"]
+    ]
+    identity = [
+        [name, _short(entry["a"]), _short(entry["b"]), "same" if entry["same"] else "DIFFERENT"]
+        for name, entry in diff["identity"].items()
+    ]
+    return [
+        ("Params" + ("" if params else ": none differ"), ["param", a, b], params),
+        ("Per-epoch metrics (final, and best with its epoch)",
+         ["metric", f"{a} final", f"{b} final", "delta", f"{a} best", f"{b} best"], epochs),
+        ("Test metrics", ["metric", a, b, "delta"], tests),
+        ("Identity", ["", a, b, ""], identity),
+    ]  # fmt: skip
+
+
+def render_text(diff: dict[str, Any]) -> str:
+    lines = [f"A: {diff['a']['label']}", f"B: {diff['b']['label']}", ""]
+    for title, header, rows in sections(diff):
+        lines.append(title)
+        if rows:
+            widths = [
+                max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)
+            ]
+            for row in [header, *rows]:
+                lines.append("  " + "  ".join(cell.ljust(width) for cell, width in
+                                              zip(row, widths, strict=True)).rstrip())  # fmt: skip
+        lines.append("")
+    lines.append(f"Verdict: {diff['verdict']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_markdown(diff: dict[str, Any]) -> str:
+    lines = [f"### Run diff: A `{diff['a']['label']}` vs B `{diff['b']['label']}`", ""]
+    for title, header, rows in sections(diff):
+        lines += [f"**{title}**", ""]
+        if rows:
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "|".join("---" for _ in header) + "|")
+            lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
+                      for row in rows]  # fmt: skip
+            lines.append("")
+    lines.append(f"**Verdict:** {diff['verdict']}")
+    return "\n".join(lines) + "\n"
+
+
+def render_json(diff: dict[str, Any]) -> str:
+    return json.dumps(diff, indent=2, sort_keys=True) + "\n"
+
+
+def curves_figure(a: RunRecord, b: RunRecord):
+    """Both runs' loss and accuracy per epoch: train solid, validation dashed."""
+    from mnist_pipeline.figures import plt
+
+    figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for axis, metric, label in ((axes[0], "loss", "Cross-entropy loss"),
+                                (axes[1], "accuracy", "Accuracy")):  # fmt: skip
+        for run, color in ((a, "tab:blue"), (b, "tab:orange")):
+            for key, style, kind in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
+                values = run.history.get(key, [])
+                axis.plot(range(1, len(values) + 1), values, style, color=color, marker="o",
+                          markersize=3, label=f"{run.label}: {kind}")  # fmt: skip
+        axis.set_title(f"{label} per epoch")
+        axis.set_xlabel("Epoch")
+        axis.set_ylabel(label)
+        axis.grid(alpha=0.3)
+        axis.legend(fontsize=8)
+    figure.suptitle("Run A (blue) vs run B (orange): train solid, validation dashed")
+    figure.tight_layout()
+    return figure

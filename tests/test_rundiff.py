@@ -1,0 +1,128 @@
+"""`mnist-pipeline diff` against a temporary MLflow store holding hand-made runs."""
+
+import json
+
+import pytest
+
+mlflow = pytest.importorskip("mlflow")
+
+from mnist_pipeline import cli  # noqa: E402
+from mnist_pipeline.rundiff import RunRecord, compare  # noqa: E402
+
+BASE_PARAMS = {"seed": "42", "train.epochs": "3", "train.learning_rate": "0.001"}
+TAGS = {"dataset": "mnist", "dataset_sha256": "d" * 64, "git_commit": "c" * 40}
+
+
+def log_run(experiment_id, params, losses, accuracies, test_accuracy, weights, **tags):
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params(params)
+        mlflow.set_tags({**TAGS, "weights_sha256": weights, **tags})
+        for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies, strict=True)):
+            mlflow.log_metrics({"loss": loss, "accuracy": accuracy, "val_loss": loss + 0.1,
+                                "val_accuracy": accuracy - 0.01}, step=epoch)  # fmt: skip
+        mlflow.log_metrics({"test_accuracy": test_accuracy, "test_loss": losses[-1] + 0.05})
+    return run.info.run_id
+
+
+@pytest.fixture
+def store(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    experiment_id = mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())
+    return experiment_id
+
+
+def run_cli(capsys, *arguments):
+    code = cli.main(["diff", "--experiment", "runs", *arguments])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture
+def two_runs(store):
+    first = log_run(store, BASE_PARAMS, [0.9, 0.5, 0.6], [0.7, 0.8, 0.79], 0.80, "w1")
+    changed = {**BASE_PARAMS, "train.learning_rate": "0.01", "seed": "7"}
+    second = log_run(store, changed, [0.8, 0.3, 0.2], [0.75, 0.85, 0.9], 0.88, "w2",
+                     dvc_experiment="fast-lr")  # fmt: skip
+    return first, second
+
+
+def test_json_lists_exactly_the_changed_params_best_epochs_and_deltas(capsys, two_runs):
+    first, second = two_runs
+    code, out, _ = run_cli(capsys, "--format", "json")
+    assert code == 0
+    diff = json.loads(out)
+    assert (diff["a"]["run_id"], diff["b"]["run_id"]) == (first, second)
+    assert [(p["param"], p["a"], p["b"]) for p in diff["params"]] == [
+        ("seed", "42", "7"), ("train.learning_rate", "0.001", "0.01"),
+    ]  # fmt: skip
+    loss = next(row for row in diff["epoch_metrics"] if row["metric"] == "loss")
+    assert (loss["a_best"], loss["a_best_epoch"]) == (0.5, 1)  # lowest loss, not the last
+    assert (loss["b_best"], loss["b_best_epoch"]) == (0.2, 2)
+    assert loss["final_delta"] == pytest.approx(0.2 - 0.6)
+    accuracy = next(row for row in diff["epoch_metrics"] if row["metric"] == "accuracy")
+    assert (accuracy["a_best"], accuracy["a_best_epoch"]) == (0.8, 1)  # highest accuracy
+    test = next(row for row in diff["test_metrics"] if row["metric"] == "test_accuracy")
+    assert test["delta"] == pytest.approx(0.08)
+    assert diff["identity"]["dataset"]["same"] and diff["identity"]["code"]["same"]
+    assert not diff["identity"]["weights"]["same"]
+    assert diff["verdict"].startswith("same code, same data, different params (seed, ")
+
+
+def test_all_lists_unchanged_params_too(capsys, two_runs):
+    _, out, _ = run_cli(capsys, "--format", "json", "--all")
+    assert {row["param"] for row in json.loads(out)["params"]} == set(BASE_PARAMS)
+
+
+def test_markdown_and_table(capsys, two_runs):
+    code, out, _ = run_cli(capsys, "--format", "markdown")
+    assert code == 0
+    table = [line for line in out.splitlines() if line.startswith("| train.learning_rate")]
+    assert table == ["| train.learning_rate | 0.001 | 0.01 |"]
+    assert "| loss | 0.6000 | 0.2000 | -0.4000 | 0.5000 @2 | 0.2000 @3 |" in out
+    code, out, _ = run_cli(capsys)
+    assert code == 0 and "Verdict: same code, same data, different params" in out
+    assert "(fast-lr)" in out  # the DVC experiment name labels its run
+
+
+def test_runs_by_name_and_plot(capsys, two_runs, tmp_path):
+    first, _ = two_runs
+    code, out, _ = run_cli(capsys, first, "fast-lr", "--format", "json", "--plot",
+                           str(tmp_path / "curves.png"))  # fmt: skip
+    assert code == 0 and json.loads(out)["b"]["label"].endswith("(fast-lr)")
+    assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_reproduced_runs_are_reported_identical(capsys, store):
+    for _ in range(2):
+        log_run(store, BASE_PARAMS, [0.9, 0.5], [0.7, 0.8], 0.8, "same-weights")
+    code, out, _ = run_cli(capsys, "--format", "json")
+    diff = json.loads(out)
+    assert code == 0 and diff["params"] == []
+    assert all(entry["same"] for entry in diff["identity"].values())
+    assert diff["verdict"] == "identical run, reproduced: same weights"
+
+
+def test_errors_are_clear_and_exit_1(capsys, store):
+    code, _, err = run_cli(capsys)
+    assert code == 1 and "has 0 trained run(s): need two to compare" in err
+    log_run(store, BASE_PARAMS, [0.9], [0.7], 0.8, "w1")
+    code, _, err = run_cli(capsys)
+    assert code == 1 and "has 1 trained run(s)" in err
+    code, _, err = run_cli(capsys, "0" * 32, "latest")
+    assert code == 1 and f"no run {'0' * 32} in the tracking store" in err
+    other = mlflow.create_experiment("other")
+    stranger = log_run(other, BASE_PARAMS, [0.9], [0.7], 0.8, "w9")
+    code, _, err = run_cli(capsys, stranger, "latest")
+    assert code == 1 and f"run {stranger} belongs to experiment 'other'" in err
+    code, _, err = run_cli(capsys, "no-such-exp", "latest")
+    assert code == 1 and "'no-such-exp' is neither a run id" in err
+
+
+def test_compare_is_pure():
+    a = RunRecord("a" * 32, "a", {"x": "1"}, {"weights_sha256": "w"}, {}, {"loss": [1.0, 0.5]})
+    b = RunRecord("b" * 32, "b", {"x": "2"}, {"weights_sha256": "v"}, {}, {"loss": [0.8]})
+    diff = compare(a, b)
+    assert diff["params"] == [{"param": "x", "a": "1", "b": "2", "changed": True}]
+    assert diff["identity"]["code"] == {"a": None, "b": None, "same": False}
