@@ -9,7 +9,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # Stage commands in dvc.yaml call `python`: put the project's environment first.
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup run test lint ui check-repro
+.PHONY: setup run test lint ui check-repro bench
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
@@ -24,6 +24,10 @@ test: setup
 # Same inputs, same outputs: the whole pipeline twice on a clean clone of HEAD (see README).
 check-repro: setup
 	mnist-pipeline check-repro
+
+# Side-by-side timings against the plain-script notebook; writes BENCHMARKS.md.
+bench: setup
+	python benchmarks/bench.py
 
 lint: setup
 	ruff check .
