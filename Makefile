@@ -9,11 +9,11 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # Stage commands in dvc.yaml call `python`: put the project's environment first.
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup run test lint ui check-repro bench
+.PHONY: setup run test lint ui check-repro bench server server-stop
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --locked --extra dev
+	$(UV) sync --locked --all-extras
 
 run: setup
 	dvc repro
@@ -28,6 +28,13 @@ check-repro: setup
 # Side-by-side timings against the plain-script notebook; writes BENCHMARKS.md.
 bench: setup
 	python benchmarks/bench.py
+
+# A local team tracking server (PostgreSQL + mlflow server on 127.0.0.1:5000); see README.
+server: setup
+	server/mlflow-server.sh start
+
+server-stop:
+	server/mlflow-server.sh stop
 
 lint: setup
 	ruff check .

@@ -129,3 +129,25 @@ def test_plot_param_change_reruns_only_plot(pipeline):
     ]
     assert ran == ["plot"]
     assert (project / "reports/figures/loss.png").read_bytes() != before
+
+
+def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
+    """The team workflow: push outputs to a (local-directory) remote, clone, pull: every
+    output is back, `dvc status` is clean and `dvc repro` runs nothing."""
+    project, env, _ = pipeline
+    dvc("repro", cwd=project, env=env)
+    remote = tmp_path / "remote"
+    dvc("remote", "add", "--default", "shared", str(remote), cwd=project, env=env)
+    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
+    subprocess.run([*git, "commit", "-qm", "run"], cwd=project, check=True)
+    dvc("push", cwd=project, env=env)
+
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "-q", str(project), str(clone)], check=True)
+    assert not (clone / "models/weights.npz").exists()
+    dvc("pull", cwd=clone, env=env)
+    for path in ("models/weights.npz", "data/split/train.npz", "data/raw/mnist.npz"):
+        assert (clone / path).read_bytes() == (project / path).read_bytes(), path
+    assert "up to date" in dvc("status", cwd=clone, env=env).stdout
+    assert stages_run(dvc("repro", cwd=clone, env=env)) == []

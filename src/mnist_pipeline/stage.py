@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,12 @@ def run(main: Callable[[], None]) -> None:
         main()
     except (ValueError, OSError, StageError) as error:
         log.error("%s", error)
+        sys.exit(1)
+    except Exception as error:
+        # A tracking server that went away mid-stage surfaces as MLflow's own exceptions.
+        if type(error).__module__.split(".")[0] != "mlflow":
+            raise
+        log.error("MLflow tracking failed (%s): %s", os.environ.get("MLFLOW_TRACKING_URI"), error)
         sys.exit(1)
 
 

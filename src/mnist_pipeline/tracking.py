@@ -7,6 +7,8 @@ plot hash the weights they read and log into the newest run with that tag.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import logging
 import os
@@ -65,16 +67,34 @@ def connect(experiment: str):
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        # Embedded store: artifacts beside the database, not in the working directory.
-        location = (project_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
-        return mlflow.create_experiment(experiment, artifact_location=location)
+        with _store_lock(uri):
+            return _experiment_id(mlflow, uri, experiment)
     except Exception as error:  # MLflow raises many types; all mean the store is unusable
-        if "already exists" in str(error):  # created concurrently by a parallel experiment
-            return mlflow.get_experiment_by_name(experiment).experiment_id
         raise TrackingError(f"MLflow tracking store {uri}: {error}") from error
+
+
+@contextlib.contextmanager
+def _store_lock(uri: str):
+    """Serialize first use of an embedded store across processes: parallel experiments
+    (`dvc queue start -j 2`) would otherwise race to create its tables."""
+    if not uri.startswith("sqlite:///"):
+        yield
+        return
+    with open(uri.removeprefix("sqlite:///") + ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _experiment_id(mlflow, uri: str, experiment: str) -> str:
+    found = mlflow.get_experiment_by_name(experiment)
+    if found is not None:
+        return found.experiment_id
+    # Embedded store: artifacts beside the database, not in the working directory.
+    location = (project_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+    return mlflow.create_experiment(experiment, artifact_location=location)
 
 
 def run_tags(dataset: str, dataset_sha256: str) -> dict[str, str]:
