@@ -10,7 +10,7 @@
 #   MLFLOW_SERVER_HOST   interface to bind (default 127.0.0.1; see README before exposing)
 #   MLFLOW_SERVER_PORT   port (default 5000)
 #   MLFLOW_BACKEND_URI   an existing PostgreSQL database, e.g.
-#                        postgresql://user:password@db.internal:5432/mlflow
+#                        postgresql+psycopg2://user:password@db.internal:5432/mlflow
 #                        (default: a local cluster with database and role `mlflow`)
 #   MLFLOW_SERVER_STATE  where artifacts, logs and pid files go (default .server/)
 set -euo pipefail
@@ -20,7 +20,7 @@ HOST=${MLFLOW_SERVER_HOST:-127.0.0.1}
 PORT=${MLFLOW_SERVER_PORT:-5000}
 STATE=$(realpath -m "${MLFLOW_SERVER_STATE:-.server}")
 MLFLOW=${MLFLOW:-.venv/bin/mlflow}
-LOCAL_DB="postgresql://mlflow:mlflow@127.0.0.1:5432/mlflow"
+LOCAL_DB="postgresql+psycopg2://mlflow:mlflow@127.0.0.1:5432/mlflow"
 BACKEND=${MLFLOW_BACKEND_URI:-$LOCAL_DB}
 URL="http://$HOST:$PORT"
 

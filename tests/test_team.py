@@ -71,6 +71,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     assert {"test_accuracy", "test_loss", "test_f1_macro"} <= set(run.data.metrics)
     figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
     assert "figures/confusion_matrix.png" in figures and len(figures) == 5
+    mlflow.set_tracking_uri(SERVER)  # `models:/` URIs resolve through the global tracking URI
     model = mlflow.pyfunc.load_model(f"models:/{run.outputs.model_outputs[0].model_id}")
     import numpy as np
 
