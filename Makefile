@@ -11,9 +11,11 @@ export PATH := $(VENV_BIN):$(PATH)
 
 .PHONY: setup run test lint ui check-repro bench server server-stop
 
+# --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process
+# would otherwise recompile TensorFlow's and MLflow's sources on import, seconds each time.
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --locked --all-extras
+	$(UV) sync --locked --all-extras --compile-bytecode
 
 run: setup
 	dvc repro
