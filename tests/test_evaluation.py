@@ -47,6 +47,17 @@ def test_confusion_counts_rows_are_true_classes():
     np.testing.assert_array_equal(counts, [[5, 1, 0], [0, 2, 1], [1, 0, 0]])
 
 
+def test_confusion_counts_agree_with_sklearn():
+    from sklearn.metrics import confusion_matrix
+
+    rng = np.random.default_rng(0)
+    y_true, y_pred = rng.integers(0, 10, 500), rng.integers(0, 10, 500)
+    y_pred[:3] = 9  # a class that is only predicted, never true, in part of the data
+    np.testing.assert_array_equal(
+        confusion_counts(y_true, y_pred, 10), confusion_matrix(y_true, y_pred, labels=range(10))
+    )
+
+
 def test_predictions_csv_round_trips_with_class_names():
     text = predictions_csv(Y_TRUE, np.array(Y_PRED), CLASSES)
     assert text.splitlines()[:3] == ["actual,predicted", "cat,cat", "cat,cat"]

@@ -5,12 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from sklearn.metrics import (
-    accuracy_score,
-    confusion_matrix,
-    log_loss,
-    precision_recall_fscore_support,
-)
 
 
 def classification_metrics(
@@ -20,6 +14,9 @@ def classification_metrics(
 
     The loss is the categorical cross-entropy that Keras's `evaluate` reports.
     """
+    # Imported here: the plot stage uses this module too and should not pay ~1.3 s for it.
+    from sklearn.metrics import accuracy_score, log_loss, precision_recall_fscore_support
+
     labels = np.arange(len(class_names))
     if probabilities.shape != (len(y_true), len(labels)):
         raise ValueError(
@@ -57,8 +54,13 @@ def classification_metrics(
 
 
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
-    """num_classes x num_classes counts: rows are the true class, columns the predicted."""
-    return confusion_matrix(y_true, y_pred, labels=np.arange(num_classes))
+    """num_classes x num_classes counts: rows are the true class, columns the predicted.
+
+    Deliberately numpy, not sklearn's `confusion_matrix` (the test compares the two): this
+    one line spares the plot stage the import of scikit-learn.
+    """
+    pairs = np.asarray(y_true) * num_classes + np.asarray(y_pred)
+    return np.bincount(pairs, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 def predictions_csv(y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str]) -> str:
