@@ -125,11 +125,50 @@ def make_tiny_project(directory: Path, **params: object) -> tuple[Path, dict[str
         "MLFLOW_TRACKING_URI": f"sqlite:///{directory / 'mlflow.db'}",
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     subprocess.run(["git", "init", "-q"], cwd=directory, check=True)
-    subprocess.run(["git", "add", "params.yaml"], cwd=directory, check=True)
-    subprocess.run([*git, "commit", "-qm", "tiny project"], cwd=directory, check=True)
+    git_commit_all(directory, "tiny project")
     for stage in ("download", "prepare", "split"):
         result = run_stage(stage, directory, env)
         assert result.returncode == 0, result.stderr
     return directory, env
+
+
+def git_commit_all(directory: Path, message: str) -> None:
+    """Commit everything not ignored, as a test user (CI may have no git identity)."""
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]
+    subprocess.run(["git", "add", "-A"], cwd=directory, check=True)
+    subprocess.run(["git", *identity, "commit", "-qm", message], cwd=directory, check=True)
+
+
+def copy_repository(destination: Path) -> None:
+    """The repository's own files (tracked or new, not ignored), without outputs or stores."""
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=ROOT, capture_output=True, check=True, text=True,
+    ).stdout.split("\0")  # fmt: skip
+    for name in filter(None, listed):
+        source = ROOT / name
+        if source.is_file() and not name.startswith(("reports/", "dvc.lock")):
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def tiny_repository_copy(base: Path) -> tuple[Path, dict[str, str]]:
+    """A git repository holding a copy of this one, with params for generated data, and the
+    environment to run DVC in it: the mirror set, this interpreter's tools first on PATH,
+    and MLflow's default embedded store."""
+    project = base / "project"
+    copy_repository(project)
+    edit_params(project / "params.yaml", **TINY_PARAMS)
+    mirror = write_idx_folder(base / "mirror", tiny_dataset(30, 5))
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    env |= {
+        "MNIST_PIPELINE_MIRROR": str(mirror),
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
+        "TF_CPP_MIN_LOG_LEVEL": "2",
+    }
+    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    for key, value in (("user.name", "test"), ("user.email", "test@example.invalid")):
+        subprocess.run(["git", "config", key, value], cwd=project, check=True)  # dvc exp run
+    git_commit_all(project, "copy")
+    return project, env

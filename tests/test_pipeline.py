@@ -2,32 +2,17 @@
 served through the mirror setting, with MLflow's default embedded store."""
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import ROOT, TINY_PARAMS, edit_params, tiny_dataset, write_idx_folder
+from conftest import edit_params, git_commit_all, tiny_repository_copy
 
 pytestmark = pytest.mark.slow
 
 FIGURES = ("samples.png", "loss.png", "accuracy.png", "predictions.png", "confusion_matrix.png")
-
-
-def copy_repository(destination: Path) -> None:
-    """The repository's own files (tracked or new, not ignored), without outputs or stores."""
-    listed = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True, text=True,
-    ).stdout.split("\0")  # fmt: skip
-    for name in filter(None, listed):
-        source = ROOT / name
-        if source.is_file() and not name.startswith(("reports/", "dvc.lock")):
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
 
 
 def dvc(*arguments: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -46,21 +31,7 @@ def stages_run(result: subprocess.CompletedProcess) -> list[str]:
 
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
-    base = tmp_path_factory.mktemp("pipeline")
-    project = base / "project"
-    copy_repository(project)
-    edit_params(project / "params.yaml", **TINY_PARAMS)
-    mirror = write_idx_folder(base / "mirror", tiny_dataset(30, 5))
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    env |= {
-        "MNIST_PIPELINE_MIRROR": str(mirror),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", "copy"], cwd=project, check=True)
+    project, env = tiny_repository_copy(tmp_path_factory.mktemp("pipeline"))
     first = dvc("repro", cwd=project, env=env)
     return project, env, first
 
@@ -138,9 +109,7 @@ def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
     dvc("repro", cwd=project, env=env)
     remote = tmp_path / "remote"
     dvc("remote", "add", "--default", "shared", str(remote), cwd=project, env=env)
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", "run"], cwd=project, check=True)
+    git_commit_all(project, "run")
     dvc("push", cwd=project, env=env)
 
     clone = tmp_path / "clone"

@@ -8,9 +8,8 @@ import pytest
 import yaml
 
 from mnist_pipeline.reprocheck import differences, find_experiment, lock_hashes, stages_run
-from test_pipeline import copy_repository
 
-from conftest import TINY_PARAMS, edit_params, tiny_dataset, write_idx_folder
+from conftest import git_commit_all, tiny_repository_copy
 
 LOCK = """
 schema: '2.0'
@@ -64,12 +63,6 @@ def test_stages_run_and_find_experiment():
     assert find_experiment(shown, "missing") is None
 
 
-def commit_all(project, message):
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", message], cwd=project, check=True)
-
-
 def check_repro(project, env, *arguments):
     return subprocess.run(
         [sys.executable, "-m", "mnist_pipeline.cli", "check-repro", "--repo", str(project),
@@ -82,24 +75,10 @@ def check_repro(project, env, *arguments):
 def tiny_repository(tmp_path_factory):
     """A copy of the repository on generated data, its pipeline run and committed as the
     real project commits its full run."""
-    import os
-    from pathlib import Path
-
-    base = tmp_path_factory.mktemp("reprocheck")
-    project = base / "project"
-    copy_repository(project)
-    edit_params(project / "params.yaml", **TINY_PARAMS)
-    mirror = write_idx_folder(base / "mirror", tiny_dataset(30, 5))
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    env |= {
-        "MNIST_PIPELINE_MIRROR": str(mirror),
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}",
-        "TF_CPP_MIN_LOG_LEVEL": "2",
-    }
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
+    project, env = tiny_repository_copy(tmp_path_factory.mktemp("reprocheck"))
     subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, check=True,
                    capture_output=True)  # fmt: skip
-    commit_all(project, "tiny run")
+    git_commit_all(project, "tiny run")
     return project, env
 
 
@@ -126,7 +105,7 @@ def test_check_fails_and_names_the_output_that_changed(tiny_repository):
     )
     scratch["outs"] = [{"reports/scratch/stamp.txt": {"cache": False}}]
     (project / "dvc.yaml").write_text(yaml.safe_dump(dvc_yaml, sort_keys=False))
-    commit_all(project, "a stage that writes the time")
+    git_commit_all(project, "a stage that writes the time")
 
     result = check_repro(project, env, "--fail-fast")
     assert result.returncode == 1

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_tiny_project, run_stage
+from conftest import make_tiny_project, run_stage, tiny_repository_copy
 
 pytestmark = pytest.mark.slow
 mlflow = pytest.importorskip("mlflow")
@@ -120,24 +120,7 @@ def dvc(project, env, *arguments, timeout=900):
 
 def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
     """Three queued variants on two workers, all logging to the project's embedded store."""
-    from test_pipeline import copy_repository
-
-    from conftest import TINY_PARAMS, edit_params, tiny_dataset, write_idx_folder
-
-    project = tmp_path / "project"
-    copy_repository(project)
-    edit_params(project / "params.yaml", **TINY_PARAMS)
-    mirror = write_idx_folder(tmp_path / "mirror", tiny_dataset(30, 5))
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    env |= {"MNIST_PIPELINE_MIRROR": str(mirror), "TF_CPP_MIN_LOG_LEVEL": "2",
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"}  # fmt: skip
-    git = ["git", "-c", "user.name=test", "-c", "user.email=test@example.invalid"]
-    subprocess.run(["git", "init", "-q"], cwd=project, check=True)
-    subprocess.run(["git", "config", "user.name", "test"], cwd=project, check=True)
-    subprocess.run(["git", "config", "user.email", "test@example.invalid"], cwd=project, check=True)
-    subprocess.run(["git", "add", "-A"], cwd=project, check=True)
-    subprocess.run([*git, "commit", "-qm", "tiny"], cwd=project, check=True)
-
+    project, env = tiny_repository_copy(tmp_path)
     names = ["lr-fast", "lr-slow", "seed-7"]
     settings = ["train.learning_rate=0.01", "train.learning_rate=0.0001", "seed=7"]
     for name, setting in zip(names, settings, strict=True):
