@@ -21,6 +21,7 @@ from tqdm import tqdm
 
 from mnist_pipeline.datasets import (
     IDX_FILES,
+    IMAGE_SHAPE,
     PARTS,
     DataError,
     DatasetSpec,
@@ -107,7 +108,8 @@ def _npz_arrays(spec: DatasetSpec, data: bytes, where: str, verify: bool) -> dic
         ) from None
     for split in ("train", "test"):
         images, labels = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if images.dtype != np.uint8 or images.shape[1:] != (28, 28) or len(images) != len(labels):
+        well_formed = images.dtype == np.uint8 and images.shape[1:] == IMAGE_SHAPE
+        if not well_formed or len(images) != len(labels):
             raise DataError(
                 f"{where}: x_{split} {images.dtype}{images.shape} / y_{split} {labels.shape} "
                 "(expected uint8 N x 28 x 28 images and N labels)"
