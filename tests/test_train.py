@@ -116,3 +116,21 @@ def test_unreachable_tracking_server_fails_before_training(trained):
     assert "MLflow tracking server http://127.0.0.1:9 unreachable" in result.stderr
     assert "Epoch 1/" not in result.stdout + result.stderr
     assert {path.name: path.read_bytes() for path in (directory / "models").iterdir()} == before
+
+
+def test_evaluate_starts_an_equally_tagged_run_when_the_store_was_wiped(trained, tmp_path):
+    import hashlib
+
+    import mlflow
+
+    directory, env, _ = trained
+    wiped = f"sqlite:///{tmp_path / 'wiped.db'}"
+    result = run_stage("evaluate", directory, {**env, "MLFLOW_TRACKING_URI": wiped})
+    assert result.returncode == 0, result.stderr
+    assert "no MLflow run has weights" in result.stderr
+    client = mlflow.MlflowClient(wiped)
+    (run,) = client.search_runs([client.get_experiment_by_name("mnist-pipeline").experiment_id])
+    weights = (directory / "models/weights.npz").read_bytes()
+    assert run.data.tags["weights_sha256"] == hashlib.sha256(weights).hexdigest()
+    assert run.data.tags["dataset"] == "mnist" and "git_commit" in run.data.tags
+    assert "test_accuracy" in run.data.metrics and run.data.params["train.epochs"] == "2"
