@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from mnist_pipeline.reprocheck import stages_run
+
 from conftest import edit_params, git_commit_all, tiny_repository_copy
 
 pytestmark = pytest.mark.slow
@@ -24,11 +26,6 @@ def dvc(*arguments: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
     return result
 
 
-def stages_run(result: subprocess.CompletedProcess) -> list[str]:
-    lines = result.stdout.splitlines()
-    return [line.split("'")[1] for line in lines if line.startswith("Running stage")]
-
-
 @pytest.fixture(scope="module")
 def pipeline(tmp_path_factory):
     project, env = tiny_repository_copy(tmp_path_factory.mktemp("pipeline"))
@@ -38,9 +35,7 @@ def pipeline(tmp_path_factory):
 
 def test_every_stage_ran_in_order(pipeline):
     _, _, first = pipeline
-    ran = [
-        line.split("'")[1] for line in first.stdout.splitlines() if line.startswith("Running stage")
-    ]
+    ran = stages_run(first.stdout)
     assert ran.index("download") < ran.index("prepare") < ran.index("split") < ran.index("train")
     assert ran.index("train") < ran.index("evaluate") < ran.index("plot")
     assert set(ran) == {"download", "prepare", "split", "train", "evaluate", "plot", "scratch"}
@@ -95,10 +90,7 @@ def test_plot_param_change_reruns_only_plot(pipeline):
     before = (project / "reports/figures/loss.png").read_bytes()
     edit_params(project / "params.yaml", **{"plot.dpi": 60})
     rerun = dvc("repro", cwd=project, env=env)
-    ran = [
-        line.split("'")[1] for line in rerun.stdout.splitlines() if line.startswith("Running stage")
-    ]
-    assert ran == ["plot"]
+    assert stages_run(rerun.stdout) == ["plot"]
     assert (project / "reports/figures/loss.png").read_bytes() != before
 
 
@@ -119,4 +111,4 @@ def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
     for path in ("models/weights.npz", "data/split/train.npz", "data/raw/mnist.npz"):
         assert (clone / path).read_bytes() == (project / path).read_bytes(), path
     assert "up to date" in dvc("status", cwd=clone, env=env).stdout
-    assert stages_run(dvc("repro", cwd=clone, env=env)) == []
+    assert stages_run(dvc("repro", cwd=clone, env=env).stdout) == []
