@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from mnist_pipeline import atomic, tracking
-from mnist_pipeline.datasets import content_digest
+from mnist_pipeline.datasets import content_digest, sha256
 from mnist_pipeline.params import flatten, load_params
 from mnist_pipeline.stage import require, run
 
@@ -55,7 +55,7 @@ def main() -> None:
         atomic.write_text("reports/train/history.csv", training.history_csv(history))
         atomic.write_text("reports/train/model_summary.txt", summary)
 
-        mlflow.set_tag(tracking.WEIGHTS_TAG, training.sha256(weights))
+        mlflow.set_tag(tracking.WEIGHTS_TAG, sha256(weights))
         mlflow.log_artifact("reports/train/history.csv")
         tracking.log_keras_model(model, spec["input_dim"], spec["num_classes"])
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import logging
 import os
 import subprocess
@@ -19,6 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from mnist_pipeline.datasets import sha256
 from mnist_pipeline.paths import project_root
 from mnist_pipeline.stage import StageError
 
@@ -141,7 +141,7 @@ def model_run(
     experiment_id: str, weights_path: str, dataset: str, dataset_sha256: str, params: dict
 ):
     """The run of the model whose weights are at `weights_path` (see `resume_run`)."""
-    weights_sha256 = hashlib.sha256(Path(weights_path).read_bytes()).hexdigest()
+    weights_sha256 = sha256(Path(weights_path).read_bytes())
     tags = run_tags(dataset, dataset_sha256)
     return resume_run(experiment_id, weights_sha256, tags, params)
 
