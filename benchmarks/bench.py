@@ -25,6 +25,9 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+# Same environment as check-repro: this interpreter's tools first, no MLFLOW_TRACKING_URI.
+from mnist_pipeline.reprocheck import environment
+
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
 STAGES = ("prepare", "split", "train", "evaluate", "plot", "scratch")
@@ -40,13 +43,6 @@ TARGETS = {
     "fit": "train fit >= 2.5 x faster per epoch than default fit, identical weights",
     "rss": "no stage above 1.5 GB peak RSS",
 }
-
-
-def environment() -> dict[str, str]:
-    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
-    return env
 
 
 def timed(command: list[str], cwd: Path, env: dict) -> tuple[float, str]:
