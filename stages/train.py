@@ -9,7 +9,7 @@ import json
 import os
 from pathlib import Path
 
-from mnist_pipeline import atomic, tracking
+from mnist_pipeline import atomic, tracking, training
 from mnist_pipeline.datasets import content_digest, sha256
 from mnist_pipeline.params import flatten, load_params
 from mnist_pipeline.stage import require, run
@@ -17,17 +17,17 @@ from mnist_pipeline.stage import require, run
 
 def main() -> None:
     params = load_params()
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
+    training.select_backend(params.train.backend, params.train.threads)  # before keras loads
     # Before the slow part: an unreachable tracking server fails here, outputs untouched.
     experiment_id = tracking.connect(params.tracking.experiment)
     raw = json.loads(Path(require(f"data/raw/{params.data.dataset}.json")).read_text())
     train = atomic.read_npz(require("data/split/train.npz"))
     val = atomic.read_npz(require("data/split/val.npz"))
 
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
     import mlflow
 
     from mnist_pipeline import model as mlp
-    from mnist_pipeline import training
 
     training.configure_determinism(params.seed, params.train.threads)
     spec = mlp.model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])

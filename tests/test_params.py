@@ -34,6 +34,7 @@ def test_defaults_reproduce_the_reference_notebook():
         ("train", "epochs", True, "train.epochs: expected an integer, got True"),
         ("train", "learning_rate", -1, "train.learning_rate: expected > 0"),
         ("train", "optimiser", "adam", "train.optimiser: unknown key"),
+        ("train", "backend", "torch", "train.backend: expected one of ['tensorflow', 'jax']"),
         (
             "prepare",
             "scaling",

@@ -3,6 +3,8 @@
 import filecmp
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -134,3 +136,78 @@ def test_evaluate_starts_an_equally_tagged_run_when_the_store_was_wiped(trained,
     assert run.data.tags["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert run.data.tags["dataset"] == "mnist" and "git_commit" in run.data.tags
     assert "test_accuracy" in run.data.metrics and run.data.params["train.epochs"] == "2"
+
+
+# Keras's JAX backend (`train.backend: jax`): the same stage, deterministic too.
+
+
+@pytest.fixture(scope="module")
+def trained_on_jax(tmp_path_factory):
+    pytest.importorskip("jax", reason="the 'jax' extra is not installed")
+    directory, env = make_tiny_project(
+        tmp_path_factory.mktemp("jax") / "project", **{"train.backend": "jax"}
+    )
+    weights = []
+    for _ in range(2):
+        result = run_stage("train", directory, env)
+        assert result.returncode == 0, result.stderr
+        weights.append((directory / "models/weights.npz").read_bytes())
+    return directory, env, weights
+
+
+def test_jax_backend_repeats_bit_for_bit(trained_on_jax, trained):
+    _, _, (first, second) = trained_on_jax
+    assert first == second
+    tensorflow_weights = (trained[0] / "models/weights.npz").read_bytes()
+    assert first != tensorflow_weights  # really trained by another backend
+
+
+def test_jax_run_is_tracked_and_its_model_predicts_like_numpy_inference(trained_on_jax):
+    import json
+
+    import mlflow
+
+    from mnist_pipeline.inference import predict_proba
+
+    directory, env, _ = trained_on_jax
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("mnist-pipeline")
+    run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]
+    assert run.data.params["train.backend"] == "jax"
+    assert [entry.step for entry in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
+    mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
+    model_uri = f"models:/{run.outputs.model_outputs[0].model_id}"
+    requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text()
+    assert "jax==" in requirements and "tensorflow" not in requirements
+    loaded = mlflow.pyfunc.load_model(model_uri)  # a .keras file loads on any backend
+    x = np.load(directory / "data/split/val.npz")["x"][:8]
+    spec = json.loads((directory / "models/model.json").read_text())
+    with np.load(directory / "models/weights.npz") as archive:
+        expected = predict_proba(spec, dict(archive), x)
+    np.testing.assert_allclose(np.asarray(loaded.predict(x)), expected, atol=1e-6)
+
+
+def test_jax_process_never_imports_tensorflow():
+    """Seeding for JAX must not load TensorFlow (2 s and 400 MB) just to seed it."""
+    pytest.importorskip("jax", reason="the 'jax' extra is not installed")
+    script = (
+        "import sys\n"
+        "from mnist_pipeline import training\n"
+        "training.select_backend('jax', 1)\n"
+        "training.configure_determinism(42, 1)\n"
+        "import keras\n"
+        "print(keras.backend.backend(), 'tensorflow' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["jax", "False"]
+
+
+def test_missing_backend_package_names_the_extra(monkeypatch):
+    from mnist_pipeline import training
+
+    monkeypatch.setattr(training.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match=r"'jax' is not installed .*uv sync --extra jax"):
+        training.select_backend("jax", 1)

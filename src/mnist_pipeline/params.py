@@ -19,6 +19,7 @@ import yaml
 DATASETS = ("mnist", "fashion_mnist")
 SCALINGS = ("unit", "standardize")
 OPTIMIZERS = ("adam", "sgd", "rmsprop")
+BACKENDS = ("tensorflow", "jax")  # Keras 3 backends the train stage offers
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu")  # each also in inference.py
 
 
@@ -70,6 +71,8 @@ class ModelParams:
 
 @dataclass(frozen=True)
 class TrainParams:
+    # Keras backend: TensorFlow by default; JAX runs the same Keras model faster on CPU.
+    backend: str = field(metadata=_one_of(BACKENDS))
     epochs: int = field(metadata=_at_least(1))
     batch_size: int = field(metadata=_at_least(1))
     optimizer: str = field(metadata=_one_of(OPTIMIZERS))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 PIXEL_MAX = 255.0
 
@@ -35,4 +34,7 @@ def stratified_split(
     """(x_train, x_val, y_train, y_val), each class in the same proportion in both parts."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    # Imported here: scikit-learn costs ~1 s to import and only the split stage needs it.
+    from sklearn.model_selection import train_test_split
+
     return train_test_split(x, y, test_size=val_fraction, stratify=y, random_state=seed)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import importlib.metadata
 import logging
 import os
 import subprocess
@@ -196,9 +197,9 @@ def log_keras_model(model, input_dim: int, num_classes: int) -> None:
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, input_dim))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes))]),
     )
-    requirements = [f"keras=={keras.__version__}"]
-    if keras.backend.backend() == "tensorflow":
-        import tensorflow as tf
-
-        requirements.append(f"tensorflow=={tf.__version__}")
+    backend_packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}
+    requirements = [f"keras=={keras.__version__}"] + [
+        f"{package}=={importlib.metadata.version(package)}"
+        for package in backend_packages.get(keras.backend.backend(), [])
+    ]
     mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=requirements)

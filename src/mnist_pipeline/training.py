@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
 import io
 import logging
+import os
+import sys
 
 import numpy as np
 
 log = logging.getLogger(__name__)
 
 HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+
+
+def select_backend(backend: str, threads: int) -> None:
+    """Make Keras run on `backend` ("tensorflow" or "jax") in this process.
+
+    Keras reads KERAS_BACKEND once, on first import, so this must run before anything
+    imports keras. params.yaml decides, not the caller's environment: the same params must
+    give the same weights. For JAX, XLA's CPU thread count is fixed here as well (XLA reads
+    XLA_FLAGS when JAX starts); TensorFlow's is set in `configure_determinism`.
+    """
+    if importlib.util.find_spec(backend) is None:
+        raise ValueError(
+            f"train.backend: {backend!r} is not installed (expected the project's {backend!r} "
+            f"extra: `uv sync --extra {backend}`, or set train.backend: tensorflow)"
+        )
+    if "keras" in sys.modules:
+        loaded = sys.modules["keras"].backend.backend()
+        if loaded != backend:
+            raise RuntimeError(f"keras is already imported with backend {loaded!r}")
+        return
+    os.environ["KERAS_BACKEND"] = backend
+    if backend == "jax":
+        flags = [
+            os.environ.get("XLA_FLAGS", ""),
+            f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}",
+            f"intra_op_parallelism_threads={threads}",
+        ]
+        os.environ["XLA_FLAGS"] = " ".join(flags).strip()
 
 
 def configure_determinism(seed: int, threads: int) -> None:
@@ -20,13 +52,31 @@ def configure_determinism(seed: int, threads: int) -> None:
     """
     import keras
 
-    keras.utils.set_random_seed(seed)  # Python, numpy and backend generators
     if keras.backend.backend() == "tensorflow":
+        keras.utils.set_random_seed(seed)  # Python, numpy and Keras generators, and TensorFlow's
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
         tf.config.threading.set_intra_op_parallelism_threads(threads)
         tf.config.threading.set_inter_op_parallelism_threads(threads)
+    else:
+        # set_random_seed also seeds TensorFlow whenever it is installed, importing it (2 s and
+        # 400 MB) into a process that never runs it: hide it for that one call.
+        with _hidden_module("tensorflow"):
+            keras.utils.set_random_seed(seed)
+
+
+@contextlib.contextmanager
+def _hidden_module(name: str):
+    """`import name` raises ImportError inside the block (a None entry in sys.modules)."""
+    if name in sys.modules:
+        yield
+        return
+    sys.modules[name] = None  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        del sys.modules[name]
 
 
 def one_hot(labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
