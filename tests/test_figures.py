@@ -15,18 +15,35 @@ def images_and_labels():
     return rng.integers(0, 256, (len(labels), 28, 28), dtype=np.uint8), labels
 
 
-def image_axes(figure):
-    return [axis for axis in figure.axes if axis.images]
+def grid_contents(figure):
+    """(montage pixels, cell titles, their colours, frame colours and widths) of a grid."""
+    (axis,) = figure.axes
+    frames = [(patch.get_edgecolor(), patch.get_linewidth()) for patch in axis.patches]
+    return axis.images[0].get_array(), [t.get_text() for t in axis.texts], axis.texts, frames
+
+
+def cell(montage, titles_band, row, column):
+    """The 28 x 28 pixels of cell (row, column), given the grid's title band height."""
+    top = row * (28 + figures.GAP + titles_band) + titles_band + figures.GAP // 2
+    left = column * (28 + figures.GAP) + figures.GAP // 2
+    return montage[top : top + 28, left : left + 28]
+
+
+def band_height(montage, rows):
+    return montage.shape[0] // rows - 28 - figures.GAP
 
 
 def test_samples_grid_has_a_row_per_class_titled_with_labels(images_and_labels):
     images, labels = images_and_labels
     figure = figures.samples_grid(images, labels, FASHION, per_class=5, width=10)
-    axes = image_axes(figure)
-    assert len(axes) == 50
-    assert axes[0].get_subplotspec().get_gridspec().get_geometry() == (10, 5)
-    titles = [axis.get_title() for axis in axes]
+    montage, titles, _, frames = grid_contents(figure)
+    assert montage.shape[1] == 5 * (28 + figures.GAP) and len(titles) == len(frames) == 50
     assert titles[:5] == ["T-shirt/top"] * 5 and titles[-5:] == ["Ankle boot"] * 5
+    band = band_height(montage, rows=10)
+    # Row 2 holds class 2's images in order: the 1st and 4th labelled 2 are images 2 and 32.
+    np.testing.assert_array_equal(cell(montage, band, 2, 0), images[2])
+    np.testing.assert_array_equal(cell(montage, band, 2, 3), images[32])
+    np.testing.assert_array_equal(cell(montage, band, 9, 4), images[49])
 
 
 def test_samples_grid_needs_enough_images_per_class(images_and_labels):
@@ -40,14 +57,25 @@ def test_predictions_grid_labels_and_marks_mistakes(images_and_labels):
     y_pred = y_true.copy()
     y_pred[[3, 17]] = (y_true[[3, 17]] + 1) % 10
     figure = figures.predictions_grid(images, y_true, y_pred, DIGITS, count=50, width=10)
-    axes = image_axes(figure)
-    assert len(axes) == 50
-    assert axes[0].get_subplotspec().get_gridspec().get_geometry() == (5, 10)
-    assert axes[3].get_title() == f"GT: {y_true[3]}\nP: {y_pred[3]}"
-    red = [i for i, axis in enumerate(axes) if axis.title.get_color() == figures.WRONG]
-    framed = [i for i, axis in enumerate(axes) if axis.spines["top"].get_linewidth() == 3]
+    montage, titles, texts, frames = grid_contents(figure)
+    assert montage.shape[1] == 10 * (28 + figures.GAP) and len(titles) == 50
+    assert titles[3] == f"GT: {y_true[3]}\nP: {y_pred[3]}"
+    red = [i for i, text in enumerate(texts) if text.get_color() == figures.WRONG]
+    framed = [i for i, (_, width) in enumerate(frames) if width > 2]
     assert red == framed == [3, 17]
     assert "2 misclassified" in figure._suptitle.get_text()
+    band = band_height(montage, rows=5)
+    np.testing.assert_array_equal(cell(montage, band, 1, 7), images[17])
+
+
+def test_predictions_grid_leaves_the_rest_of_the_last_row_blank(images_and_labels):
+    images, y_true = images_and_labels
+    figure = figures.predictions_grid(images, y_true, y_true, DIGITS, count=23, width=6)
+    montage, titles, _, _ = grid_contents(figure)
+    assert len(titles) == 23 and montage.shape[0] % 3 == 0
+    band = band_height(montage, rows=3)
+    np.testing.assert_array_equal(cell(montage, band, 2, 2), images[22])
+    assert not cell(montage, band, 2, 3).any()  # no 24th image: blank (white)
 
 
 def test_curves_have_both_series_and_labels():
