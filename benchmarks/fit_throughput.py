@@ -1,73 +1,126 @@
 """Seconds per epoch of the train stage's fit against Keras's default fit, side by side.
 
-Same data (data/split/ from `dvc repro split`), model, seed and thread counts; only
-`steps_per_execution` differs. Also checks that both give identical weights.
+Same data (data/split/ from `dvc repro split`), model and seed for every variant; each runs
+in its own process, because Keras picks its backend once per process:
 
-    python benchmarks/fit_throughput.py [--epochs 3]
+- `default`: TensorFlow with Keras's default `fit` (one batch per call, TensorFlow's own
+  thread count), as the baseline script runs it;
+- `tensorflow`: the train stage's settings (`train.steps_per_execution`, `train.threads`);
+- `jax`: the same settings with `train.backend: jax` (needs the 'jax' extra).
+
+Prints a table, whether `default` and `tensorflow` give identical weights (they must:
+`steps_per_execution` and the thread count only change how the work is scheduled), and
+whether two `jax` runs do.
+
+    python benchmarks/fit_throughput.py [--epochs 4]
+    python benchmarks/fit_throughput.py --variant jax   # one variant; prints a JSON line
 """
 
 import argparse
-import dataclasses
+import hashlib
+import importlib.util
+import json
 import os
+import subprocess
+import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-
-from mnist_pipeline import atomic, training  # noqa: E402
-from mnist_pipeline import model as mlp  # noqa: E402
-from mnist_pipeline.params import load_params  # noqa: E402
+VARIANTS = ("default", "tensorflow", "jax")
 
 
-class EpochTimer(keras.callbacks.Callback):
-    def on_epoch_begin(self, epoch, logs=None):
-        self.start = time.perf_counter()
+def measure(variant: str, epochs: int) -> dict:
+    """Fit in this process; per-epoch seconds, the weights' sha256 and final val_accuracy."""
+    import dataclasses
 
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self.start)
+    from mnist_pipeline import atomic, training
+    from mnist_pipeline.params import load_params
 
-    def on_train_begin(self, logs=None):
-        self.seconds = []
+    params = load_params()
+    backend = "jax" if variant == "jax" else "tensorflow"
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    training.select_backend(backend, params.train.threads)
+    import keras
 
+    from mnist_pipeline import model as mlp
 
-def timed_fit(params, train, val, epochs: int, steps_per_execution: int):
-    training.configure_determinism(params.seed, params.train.threads)
+    if variant == "default":  # seeded and deterministic, but TensorFlow's own thread count
+        import tensorflow as tf
+
+        keras.utils.set_random_seed(params.seed)
+        tf.config.experimental.enable_op_determinism()
+    else:
+        training.configure_determinism(params.seed, params.train.threads)
     spec = mlp.model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
     model = mlp.build_model(spec)
-    mlp.compile_model(
-        model, params.train.optimizer, params.train.learning_rate, steps_per_execution
+    steps = 1 if variant == "default" else params.train.steps_per_execution
+    mlp.compile_model(model, params.train.optimizer, params.train.learning_rate, steps)
+
+    seconds: list[float] = []
+    timer = keras.callbacks.LambdaCallback(
+        on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
+        on_epoch_end=lambda epoch, logs: seconds.__setitem__(-1, seconds[-1] + time.perf_counter()),
     )
-    timer = EpochTimer()
-    training.fit(model, train, val, epochs, params.train.batch_size, callbacks=[timer])
-    return timer.seconds, mlp.get_weights(model)
+    train = atomic.read_npz("data/split/train.npz")
+    val = atomic.read_npz("data/split/val.npz")
+    history = training.fit(model, train, val, epochs, params.train.batch_size, callbacks=[timer])
+    weights = training.weights_npz(mlp.get_weights(model))
+    return {
+        "variant": variant,
+        "steps_per_execution": steps,
+        # The first epoch includes tracing/compilation; the median of the rest is the steady state.
+        "seconds_per_epoch": sorted(seconds[1:])[(len(seconds) - 1) // 2],
+        "epochs": seconds,
+        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "val_accuracy": history[-1]["val_accuracy"],
+    }
+
+
+def run_variant(variant: str, epochs: int) -> dict:
+    done = subprocess.run(
+        [sys.executable, __file__, "--variant", variant, "--epochs", str(epochs)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if done.returncode != 0:
+        raise SystemExit(f"fit variant {variant} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def compare(epochs: int) -> dict:
+    """All variants (jax twice, when installed), each in a fresh process."""
+    names = ["default", "tensorflow"]
+    if importlib.util.find_spec("jax") is not None:
+        names += ["jax", "jax"]
+    results = [run_variant(name, epochs) for name in names]
+    by_name = {result["variant"]: result for result in results}
+    jax_runs = [result for result in results if result["variant"] == "jax"]
+    return {
+        "variants": by_name,
+        "tensorflow_matches_default": by_name["default"]["weights_sha256"]
+        == by_name["tensorflow"]["weights_sha256"],
+        "jax_repeats": len({run["weights_sha256"] for run in jax_runs}) == 1 if jax_runs else None,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--variant", choices=VARIANTS)
     arguments = parser.parse_args()
-    params = load_params()
-    train = atomic.read_npz("data/split/train.npz")
-    val = atomic.read_npz("data/split/val.npz")
-
-    results = {}
-    for label, steps in (("default fit", 1), ("train stage", params.train.steps_per_execution)):
-        seconds, weights = timed_fit(params, train, val, arguments.epochs, steps)
-        # The first epoch includes tracing; the median of the rest is the steady state.
-        results[label] = (float(np.median(seconds[1:] or seconds)), weights)
-
-    baseline = results["default fit"][0]
-    print(f"\n{'fit':<28}{'s/epoch':>10}{'speed-up':>10}")
-    for label, (seconds, _) in results.items():
-        steps = 1 if label == "default fit" else params.train.steps_per_execution
-        print(f"{label + f' (spe={steps})':<28}{seconds:>10.3f}{baseline / seconds:>9.2f}x")
-    same = all(
-        np.array_equal(results["default fit"][1][name], results["train stage"][1][name])
-        for name in results["default fit"][1]
-    )
-    print(f"identical weights: {same}")
+    if arguments.variant:
+        print(json.dumps(measure(arguments.variant, arguments.epochs)))
+        return
+    comparison = compare(arguments.epochs)
+    baseline = comparison["variants"]["default"]["seconds_per_epoch"]
+    print(f"{'fit':<24}{'s/epoch':>10}{'speed-up':>10}  weights sha256")
+    for name, result in comparison["variants"].items():
+        seconds = result["seconds_per_epoch"]
+        label = f"{name} (spe={result['steps_per_execution']})"
+        digest = result["weights_sha256"][:12]
+        print(f"{label:<24}{seconds:>10.3f}{baseline / seconds:>9.2f}x  {digest}")
+    matches = comparison["tensorflow_matches_default"]
+    print(f"tensorflow weights identical to default fit: {matches}")
+    print(f"jax weights identical across two runs: {comparison['jax_repeats']}")
+    print(json.dumps(comparison))
 
 
 if __name__ == "__main__":
