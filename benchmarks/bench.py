@@ -33,6 +33,11 @@ ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"
 STAGES = ("prepare", "split", "train", "evaluate", "plot", "scratch")
 BACKENDS = ("tensorflow", "jax")
+# The baseline runs as in a TensorFlow-only environment (see benchmarks/tensorflow_only/).
+TENSORFLOW_ONLY = {
+    "PYTHONPATH": str(ROOT / "benchmarks/tensorflow_only"),
+    "KERAS_BACKEND": "tensorflow",
+}
 # FLOPs per sample of the reference MLP: a forward pass is 2 x (multiply-adds of the dense
 # layers); a training step counts forward + backward = 3 x forward (the usual convention:
 # the backward pass computes gradients for both weights and inputs, 2 x forward).
@@ -120,7 +125,7 @@ def stage_cost(command: str, clone: Path, env: dict) -> tuple[float, float]:
 def import_costs(env: dict) -> dict[str, float]:
     """Seconds for a fresh interpreter to import each heavy library (median of 3)."""
     statements = {
-        "keras (TensorFlow backend)": ("import keras", {"KERAS_BACKEND": "tensorflow"}),
+        "keras (TensorFlow backend)": ("import keras", TENSORFLOW_ONLY),
         "keras (JAX backend)": ("import keras", {"KERAS_BACKEND": "jax"}),
         "mlflow": ("import mlflow", {}),
         "matplotlib.pyplot": ("import matplotlib.pyplot", {}),
@@ -165,7 +170,8 @@ def main() -> None:
 
     def baseline() -> float:
         seconds, output = timed([sys.executable, str(ROOT / "benchmarks/notebook_baseline.py"),
-                                 str(mirror), str(WORK / "baseline")], clone, env)  # fmt: skip
+                                 str(mirror), str(WORK / "baseline")], clone,
+                                env | TENSORFLOW_ONLY)  # fmt: skip
         baseline_outputs.append(output)
         return seconds
 
