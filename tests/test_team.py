@@ -125,7 +125,12 @@ def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
     settings = ["train.learning_rate=0.01", "train.learning_rate=0.0001", "seed=7"]
     for name, setting in zip(names, settings, strict=True):
         dvc(project, env, "exp", "run", "--queue", "--name", name, "--set-param", setting)
-    dvc(project, env, "queue", "start", "--jobs", "2")
+    # Output to a file, not pipes: `queue start` daemonizes workers that inherit its output,
+    # and a worker that outlives the queue (seen with celery) would hold a pipe open forever.
+    with open(tmp_path / "queue-start.log", "w") as log:
+        subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "--jobs", "2"],
+                       cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
+                       timeout=120, check=True)  # fmt: skip
     deadline = time.monotonic() + 900
     while time.monotonic() < deadline:
         status = dvc(project, env, "queue", "status")
