@@ -25,9 +25,11 @@ def select_backend(backend: str, threads: int) -> None:
     XLA_FLAGS when JAX starts); TensorFlow's is set in `configure_determinism`.
     """
     if importlib.util.find_spec(backend) is None:
+        install = {"jax": "the project's 'jax' extra: `uv sync --extra jax`"}
         raise ValueError(
-            f"train.backend: {backend!r} is not installed (expected the project's {backend!r} "
-            f"extra: `uv sync --extra {backend}`, or set train.backend: tensorflow)"
+            f"train.backend: {backend!r} is not installed (expected "
+            f"{install.get(backend, 'the locked environment: `make setup`')}, "
+            "or choose another train.backend)"
         )
     if "keras" in sys.modules:
         loaded = sys.modules["keras"].backend.backend()
