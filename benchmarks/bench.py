@@ -1,7 +1,10 @@
 """`make bench`: the pipeline against the plain-script notebook, side by side, in one run.
 
-Every timing is the median of several runs after a warm-up, and is also given as a ratio
-to the baseline measured in the same invocation. Results go to BENCHMARKS.md.
+The measurements run in interleaved rounds after a warm-up round (each round: the baseline,
+the cold pipeline on each Keras backend, a no-op and a plot-only change), and every ratio to
+the baseline is taken within a round, so the machine's drift cancels out. Then the fit
+throughput of each backend, the cost of each stage's process and of the heavy imports.
+Results go to BENCHMARKS.md.
 
     python benchmarks/bench.py [--repeats 3] [--mirror DIR] [--output BENCHMARKS.md]
 
