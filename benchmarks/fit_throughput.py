@@ -17,7 +17,6 @@ whether the `jax` runs of every round do. Variants are interleaved over two roun
 """
 
 import argparse
-import hashlib
 import importlib.util
 import json
 import os
@@ -34,6 +33,7 @@ def measure(variant: str, epochs: int) -> dict:
     import dataclasses
 
     from mnist_pipeline import atomic, training
+    from mnist_pipeline.datasets import sha256
     from mnist_pipeline.params import load_params
 
     params = load_params()
@@ -69,9 +69,9 @@ def measure(variant: str, epochs: int) -> dict:
         "variant": variant,
         "steps_per_execution": steps,
         # The first epoch includes tracing/compilation; the median of the rest is the steady state.
-        "seconds_per_epoch": sorted(seconds[1:])[(len(seconds) - 1) // 2],
+        "seconds_per_epoch": statistics.median(seconds[1:]),
         "epoch_seconds": seconds,
-        "weights_sha256": hashlib.sha256(weights).hexdigest(),
+        "weights_sha256": sha256(weights),
         "val_accuracy": history[-1]["val_accuracy"],
     }
 

@@ -91,22 +91,29 @@ def test_tags_identify_data_code_and_weights(mlflow_run, trained):
     assert tags["git_dirty"] == "False"  # only untracked outputs changed
 
 
-def test_logged_model_loads_and_predicts_like_the_trained_one(mlflow_run, trained):
+def load_logged_model_and_check_predictions(model_uri: str, directory):
+    """Load the run's logged model; it must predict what numpy inference on the project's
+    weights predicts."""
     import json
 
     import mlflow
 
     from mnist_pipeline.inference import predict_proba
 
-    directory, _, _ = trained
-    _, run, _ = mlflow_run
-    model_id = run.outputs.model_outputs[0].model_id
-    loaded = mlflow.pyfunc.load_model(f"models:/{model_id}")
+    loaded = mlflow.pyfunc.load_model(model_uri)
     x = np.load(directory / "data/split/val.npz")["x"][:8]
     spec = json.loads((directory / "models/model.json").read_text())
     with np.load(directory / "models/weights.npz") as archive:
         expected = predict_proba(spec, dict(archive), x)
     np.testing.assert_allclose(np.asarray(loaded.predict(x)), expected, atol=1e-6)
+    return loaded
+
+
+def test_logged_model_loads_and_predicts_like_the_trained_one(mlflow_run, trained):
+    directory, _, _ = trained
+    _, run, _ = mlflow_run
+    model_uri = f"models:/{run.outputs.model_outputs[0].model_id}"
+    loaded = load_logged_model_and_check_predictions(model_uri, directory)
     assert loaded.metadata.get_input_schema().inputs[0].shape == (-1, 784)
 
 
@@ -163,11 +170,7 @@ def test_jax_backend_repeats_bit_for_bit(trained_on_jax, trained):
 
 
 def test_jax_run_is_tracked_and_its_model_predicts_like_numpy_inference(trained_on_jax):
-    import json
-
     import mlflow
-
-    from mnist_pipeline.inference import predict_proba
 
     directory, env, _ = trained_on_jax
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
@@ -179,12 +182,8 @@ def test_jax_run_is_tracked_and_its_model_predicts_like_numpy_inference(trained_
     model_uri = f"models:/{run.outputs.model_outputs[0].model_id}"
     requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text()
     assert "jax==" in requirements and "tensorflow" not in requirements
-    loaded = mlflow.pyfunc.load_model(model_uri)  # a .keras file loads on any backend
-    x = np.load(directory / "data/split/val.npz")["x"][:8]
-    spec = json.loads((directory / "models/model.json").read_text())
-    with np.load(directory / "models/weights.npz") as archive:
-        expected = predict_proba(spec, dict(archive), x)
-    np.testing.assert_allclose(np.asarray(loaded.predict(x)), expected, atol=1e-6)
+    # Trained on JAX, loaded in this TensorFlow process: a .keras file loads on any backend.
+    load_logged_model_and_check_predictions(model_uri, directory)
 
 
 @pytest.mark.parametrize(("backend", "other"), [("jax", "tensorflow"), ("tensorflow", "jax")])
