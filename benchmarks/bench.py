@@ -30,6 +30,7 @@ import numpy as np
 import yaml
 
 # Same environment as check-repro: this interpreter's tools first, no MLFLOW_TRACKING_URI.
+from mnist_pipeline import paths
 from mnist_pipeline.reprocheck import environment
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -103,7 +104,7 @@ def set_param(clone: Path, key: str, value: object) -> None:
 
 
 def read_test_accuracy(clone: Path) -> float:
-    return json.loads((clone / "reports/evaluate/metrics.json").read_text())["test"]["accuracy"]
+    return json.loads((clone / paths.METRICS).read_text())["test"]["accuracy"]
 
 
 def stage_commands(clone: Path) -> dict[str, str]:

@@ -32,7 +32,8 @@ def measure(variant: str, epochs: int) -> dict:
     """Fit in this process; per-epoch seconds, the weights' sha256 and final val_accuracy."""
     import dataclasses
 
-    from mnist_pipeline import atomic, training
+    from mnist_pipeline import atomic, paths, training
+    from mnist_pipeline.architecture import model_spec
     from mnist_pipeline.datasets import sha256
     from mnist_pipeline.params import load_params
 
@@ -51,7 +52,7 @@ def measure(variant: str, epochs: int) -> dict:
         tf.config.experimental.enable_op_determinism()
     else:
         training.configure_determinism(params.seed, params.train.threads)
-    spec = mlp.model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
     model = mlp.build_model(spec)
     steps = 1 if variant == "default" else params.train.steps_per_execution
     mlp.compile_model(model, params.train.optimizer, params.train.learning_rate, steps)
@@ -61,8 +62,8 @@ def measure(variant: str, epochs: int) -> dict:
         on_epoch_begin=lambda epoch, logs: seconds.append(-time.perf_counter()),
         on_epoch_end=lambda epoch, logs: seconds.__setitem__(-1, seconds[-1] + time.perf_counter()),
     )
-    train = atomic.read_npz("data/split/train.npz")
-    val = atomic.read_npz("data/split/val.npz")
+    train = atomic.read_npz(paths.SPLIT_TRAIN)
+    val = atomic.read_npz(paths.SPLIT_VAL)
     history = training.fit(model, train, val, epochs, params.train.batch_size, callbacks=[timer])
     weights = training.weights_npz(mlp.get_weights(model))
     return {

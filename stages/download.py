@@ -6,7 +6,7 @@ Set MNIST_PIPELINE_MIRROR to a local folder or URL to work offline (see README).
 import logging
 import os
 
-from mnist_pipeline import atomic
+from mnist_pipeline import atomic, paths
 from mnist_pipeline.datasets import content_digest, get_spec
 from mnist_pipeline.download import MIRROR_VARIABLE, fetch, sources_for
 from mnist_pipeline.params import load_params
@@ -24,10 +24,10 @@ def main() -> None:
         "%s from %s (%s)", spec.name, source, "verified" if params.data.verify else "unverified"
     )
 
-    atomic.write_npz(f"data/raw/{spec.name}.npz", **arrays)
+    atomic.write_npz(paths.raw_data(spec.name), **arrays)
     # The source is logged, not recorded: an absolute path would break reproducibility.
     atomic.write_json(
-        f"data/raw/{spec.name}.json",
+        paths.raw_record(spec.name),
         {
             "dataset": spec.name,
             "content_sha256": content_digest(arrays),

@@ -3,41 +3,46 @@
 Inference is plain numpy (mnist_pipeline.inference): no TensorFlow import needed here.
 """
 
-import json
-from pathlib import Path
-
-from mnist_pipeline import atomic, tracking
-from mnist_pipeline.datasets import get_spec
-from mnist_pipeline.evaluation import classification_metrics, predictions_csv
+from mnist_pipeline import atomic, paths, tracking
+from mnist_pipeline.datasets import get_spec, sha256
+from mnist_pipeline.evaluation import (
+    classification_metrics,
+    headline,
+    mlflow_test_metrics,
+    per_class_csv,
+    predictions_csv,
+)
 from mnist_pipeline.inference import predict_proba
-from mnist_pipeline.params import flatten, load_params
-from mnist_pipeline.stage import require, run
+from mnist_pipeline.params import load_params
+from mnist_pipeline.stage import read_bytes, read_json, read_npz, run
 
 
 def main() -> None:
     params = load_params()
     class_names = get_spec(params.data.dataset).class_names
     experiment_id = tracking.connect(params.tracking.experiment)
-    spec = json.loads(Path(require("models/model.json")).read_text())
-    weights = atomic.read_npz(require("models/weights.npz"))
-    test = atomic.read_npz(require("data/prepared/test.npz"))
-    raw = json.loads(Path(require(f"data/raw/{params.data.dataset}.json")).read_text())
+    spec = read_json(paths.MODEL_SPEC)
+    weights = read_npz(paths.WEIGHTS)
+    weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
+    test = read_npz(paths.PREPARED_TEST)
+    raw = read_json(paths.raw_record(params.data.dataset))
 
     probabilities = predict_proba(spec, weights, test["x"])
     metrics = classification_metrics(test["y"], probabilities, class_names)
-    atomic.write_json("reports/evaluate/metrics.json", metrics)
+    atomic.write_json(paths.METRICS, headline(metrics))
+    atomic.write_text(paths.PER_CLASS, per_class_csv(metrics["per_class"]))
     atomic.write_text(
-        "reports/evaluate/predictions.csv",
-        predictions_csv(test["y"], probabilities.argmax(axis=1), class_names),
+        paths.PREDICTIONS, predictions_csv(test["y"], probabilities.argmax(axis=1), class_names)
+    )
+    # Which weights these outputs belong to, and what to log: lets train complete its MLflow
+    # run from them when DVC skips this stage (no run id: the hash is the same on reruns).
+    atomic.write_json(
+        paths.EVALUATED,
+        {tracking.WEIGHTS_TAG: weights_sha256, "test_metrics": mlflow_test_metrics(metrics)},
     )
 
-    import mlflow
-
-    with tracking.model_run(
-        experiment_id, "models/weights.npz", raw["dataset"], raw["content_sha256"], flatten(params)
-    ):
-        mlflow.log_metrics({f"test_{name}": value for name, value in metrics["test"].items()})
-        mlflow.log_artifact("reports/evaluate/metrics.json")
+    with tracking.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
+        tracking.log_evaluation()
 
 
 if __name__ == "__main__":

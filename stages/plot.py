@@ -1,14 +1,11 @@
 """DVC stage `plot`: the figures under reports/figures/, also logged to the model's MLflow run."""
 
-import json
-from pathlib import Path
-
-from mnist_pipeline import atomic, figures, tracking
-from mnist_pipeline.datasets import get_spec
+from mnist_pipeline import atomic, figures, paths, tracking
+from mnist_pipeline.datasets import get_spec, sha256
 from mnist_pipeline.evaluation import confusion_counts, read_predictions_csv
-from mnist_pipeline.params import flatten, load_params
-from mnist_pipeline.stage import require, run
-from mnist_pipeline.training import read_history_csv
+from mnist_pipeline.history import read_history_csv
+from mnist_pipeline.params import load_params
+from mnist_pipeline.stage import read_bytes, read_json, read_npz, read_text, run
 
 
 def main() -> None:
@@ -16,36 +13,30 @@ def main() -> None:
     plot = params.plot
     class_names = get_spec(params.data.dataset).class_names
     experiment_id = tracking.connect(params.tracking.experiment)
-    raw = atomic.read_npz(require(f"data/raw/{params.data.dataset}.npz"))  # unscaled images
-    record = json.loads(Path(require(f"data/raw/{params.data.dataset}.json")).read_text())
-    history = read_history_csv(Path(require("reports/train/history.csv")).read_text())
-    y_true, y_pred = read_predictions_csv(
-        Path(require("reports/evaluate/predictions.csv")).read_text(), class_names
-    )
+    raw = read_npz(paths.raw_data(params.data.dataset))  # unscaled images
+    record = read_json(paths.raw_record(params.data.dataset))
+    history = read_history_csv(read_text(paths.HISTORY))
+    y_true, y_pred = read_predictions_csv(read_text(paths.PREDICTIONS), class_names)
+    weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
 
     drawn = {
-        "samples.png": figures.samples_grid(
+        paths.SAMPLES_FIGURE: figures.samples_grid(
             raw["x_train"], raw["y_train"], class_names, plot.samples_per_class, plot.figure_width
         ),
-        "loss.png": figures.curve(history, "loss", "Cross-entropy loss", plot.figure_width),
-        "accuracy.png": figures.curve(history, "accuracy", "Accuracy", plot.figure_width),
-        "predictions.png": figures.predictions_grid(
+        paths.LOSS_FIGURE: figures.curve(history, "loss", "Cross-entropy loss", plot.figure_width),
+        paths.ACCURACY_FIGURE: figures.curve(history, "accuracy", "Accuracy", plot.figure_width),
+        paths.PREDICTIONS_FIGURE: figures.predictions_grid(
             raw["x_test"], y_true, y_pred, class_names, plot.num_predictions, plot.figure_width
         ),
-        "confusion_matrix.png": figures.confusion_figure(
+        paths.CONFUSION_FIGURE: figures.confusion_figure(
             confusion_counts(y_true, y_pred, len(class_names)), class_names, plot.figure_width
         ),
     }
-    for name, figure in drawn.items():
-        atomic.write_bytes(f"reports/figures/{name}", figures.png_bytes(figure, plot.dpi))
+    for path, figure in drawn.items():
+        atomic.write_bytes(path, figures.png_bytes(figure, plot.dpi))
 
-    import mlflow
-
-    with tracking.model_run(
-        experiment_id, require("models/weights.npz"), record["dataset"], record["content_sha256"],
-        flatten(params),
-    ):  # fmt: skip
-        mlflow.log_artifacts("reports/figures", artifact_path="figures")
+    with tracking.model_run(experiment_id, weights_sha256, params, record["content_sha256"]):
+        tracking.log_figures()
 
 
 if __name__ == "__main__":

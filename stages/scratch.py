@@ -1,6 +1,6 @@
 """DVC stage `scratch`: the numpy network's loss, gradients and gradient check as metrics."""
 
-from mnist_pipeline import atomic
+from mnist_pipeline import atomic, paths
 from mnist_pipeline.params import load_params
 from mnist_pipeline.scratch import gradient_report
 from mnist_pipeline.stage import run
@@ -8,7 +8,7 @@ from mnist_pipeline.stage import run
 
 def main() -> None:
     params = load_params()
-    atomic.write_json("reports/scratch/gradients.json", gradient_report(params.scratch.seed))
+    atomic.write_json(paths.GRADIENTS, gradient_report(params.scratch.seed))
 
 
 if __name__ == "__main__":

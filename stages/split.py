@@ -3,22 +3,22 @@
 The test set is not touched here: evaluate reads it straight from data/prepared/.
 """
 
-from mnist_pipeline import atomic
+from mnist_pipeline import atomic, paths
 from mnist_pipeline.params import load_params
 from mnist_pipeline.preprocessing import stratified_split
-from mnist_pipeline.stage import require, run
+from mnist_pipeline.stage import read_npz, run
 
 
 def main() -> None:
     params = load_params()
-    dev = atomic.read_npz(require("data/prepared/dev.npz"))
+    dev = read_npz(paths.PREPARED_DEV)
 
     x_train, x_val, y_train, y_val = stratified_split(
         dev["x"], dev["y"], params.split.val_fraction, params.seed
     )
 
-    atomic.write_npz("data/split/train.npz", x=x_train, y=y_train)
-    atomic.write_npz("data/split/val.npz", x=x_val, y=y_val)
+    atomic.write_npz(paths.SPLIT_TRAIN, x=x_train, y=y_train)
+    atomic.write_npz(paths.SPLIT_VAL, x=x_val, y=y_val)
 
 
 if __name__ == "__main__":

@@ -5,14 +5,12 @@ reports/train/history.csv (per-epoch curves) and reports/train/model_summary.txt
 """
 
 import dataclasses
-import json
 import os
-from pathlib import Path
 
-from mnist_pipeline import atomic, tracking, training
+from mnist_pipeline import atomic, history, paths, tracking, training
 from mnist_pipeline.datasets import content_digest, sha256
-from mnist_pipeline.params import flatten, load_params
-from mnist_pipeline.stage import require, run
+from mnist_pipeline.params import load_params
+from mnist_pipeline.stage import read_json, read_npz, run
 
 
 def main() -> None:
@@ -21,43 +19,42 @@ def main() -> None:
     training.select_backend(params.train.backend, params.train.threads)  # before keras loads
     # Before the slow part: an unreachable tracking server fails here, outputs untouched.
     experiment_id = tracking.connect(params.tracking.experiment)
-    raw = json.loads(Path(require(f"data/raw/{params.data.dataset}.json")).read_text())
-    train = atomic.read_npz(require("data/split/train.npz"))
-    val = atomic.read_npz(require("data/split/val.npz"))
-
-    import mlflow
+    raw = read_json(paths.raw_record(params.data.dataset))
+    train = read_npz(paths.SPLIT_TRAIN)
+    val = read_npz(paths.SPLIT_VAL)
 
     from mnist_pipeline import model as mlp
+    from mnist_pipeline.architecture import model_spec
 
     training.configure_determinism(params.seed, params.train.threads)
-    spec = mlp.model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
     model = mlp.build_model(spec)
     mlp.compile_model(
         model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution
     )
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
-    tags = tracking.run_tags(params.data.dataset, raw["content_sha256"])
-    with mlflow.start_run(experiment_id=experiment_id, tags=tags):
-        mlflow.log_params(tracking.stringify(flatten(params)))
+    with tracking.new_run(experiment_id, params, raw["content_sha256"]):
         tracking.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"
         )
         tracking.log_dataset(f"{params.data.dataset}-val", val, content_digest(val), "validation")
-        history = training.fit(
+        epochs = training.fit(
             model, train, val, params.train.epochs, params.train.batch_size,
             callbacks=[tracking.epoch_metrics_callback()],
         )  # fmt: skip
 
         weights = training.weights_npz(mlp.get_weights(model))
-        atomic.write_bytes("models/weights.npz", weights)
-        atomic.write_json("models/model.json", spec)
-        atomic.write_text("reports/train/history.csv", training.history_csv(history))
-        atomic.write_text("reports/train/model_summary.txt", summary)
+        atomic.write_bytes(paths.WEIGHTS, weights)
+        atomic.write_json(paths.MODEL_SPEC, spec)
+        atomic.write_text(paths.HISTORY, history.history_csv(epochs))
+        atomic.write_text(paths.MODEL_SUMMARY, summary)
 
-        mlflow.set_tag(tracking.WEIGHTS_TAG, sha256(weights))
-        mlflow.log_artifact("reports/train/history.csv")
-        tracking.log_keras_model(model, spec["input_dim"], spec["num_classes"])
+        tracking.tag_weights(sha256(weights))
+        tracking.log_training_outputs()
+        tracking.log_keras_model(model, spec["input_dim"], spec["num_classes"], len(epochs))
+        # DVC skips evaluate and plot when their outputs already belong to these weights.
+        tracking.complete_from_outputs(sha256(weights))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 
+from mnist_pipeline.errors import DataError
 from mnist_pipeline.evaluation import (
+    HEADLINE_METRICS,
+    TEST_METRICS,
     classification_metrics,
     confusion_counts,
+    headline,
+    mlflow_test_metrics,
+    per_class_csv,
     predictions_csv,
     read_predictions_csv,
 )
@@ -65,10 +71,28 @@ def test_predictions_csv_round_trips_with_class_names():
     y_true, y_pred = read_predictions_csv(text, CLASSES)
     np.testing.assert_array_equal(y_true, Y_TRUE)
     np.testing.assert_array_equal(y_pred, Y_PRED)
-    with pytest.raises(ValueError, match="unknown class 'fish'"):
+    with pytest.raises(DataError, match="unknown class 'fish'"):
         read_predictions_csv("actual,predicted\nfish,cat\n", CLASSES)
 
 
 def test_probabilities_of_the_wrong_shape_are_rejected():
     with pytest.raises(ValueError, match=r"probabilities of shape \(10, 2\), expected \(10, 3\)"):
         classification_metrics(Y_TRUE, np.ones((10, 2)) / 2, CLASSES)
+
+
+def test_headline_metrics_and_mlflow_names_come_from_one_result():
+    metrics = classification_metrics(Y_TRUE, one_hot_probabilities(Y_PRED), CLASSES)
+    assert list(headline(metrics)["test"]) == list(HEADLINE_METRICS)
+    logged = mlflow_test_metrics(metrics)
+    assert tuple(logged) == TEST_METRICS
+    assert logged["test_accuracy"] == metrics["test"]["accuracy"]
+    assert logged["test_precision_macro"] == pytest.approx((5 / 6 + 2 / 3) / 3)
+
+
+def test_per_class_csv_keeps_every_class_and_full_precision():
+    import csv
+
+    metrics = classification_metrics(Y_TRUE, one_hot_probabilities(Y_PRED), ("a,b", "dog", "c"))
+    rows = list(csv.DictReader(per_class_csv(metrics["per_class"]).splitlines()))
+    assert [row["class"] for row in rows] == ["a,b", "dog", "c"]
+    assert float(rows[0]["precision"]) == 5 / 6 and int(rows[0]["support"]) == 6

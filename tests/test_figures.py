@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from mnist_pipeline import figures
+from mnist_pipeline.errors import DataError
 from mnist_pipeline.datasets import get_spec
 
 DIGITS = get_spec("mnist").class_names
@@ -48,7 +49,7 @@ def test_samples_grid_has_a_row_per_class_titled_with_labels(images_and_labels):
 
 def test_samples_grid_needs_enough_images_per_class(images_and_labels):
     images, labels = images_and_labels
-    with pytest.raises(ValueError, match="class 0: 8 images, need 9"):
+    with pytest.raises(DataError, match="class 0: 8 images, need 9"):
         figures.samples_grid(images, labels, DIGITS, per_class=9, width=10)
 
 
@@ -79,7 +80,7 @@ def test_predictions_grid_leaves_the_rest_of_the_last_row_blank(images_and_label
 
 
 def test_curves_have_both_series_and_labels():
-    history = {"epoch": np.arange(3), "loss": np.array([0.9, 0.5, 0.3]),
+    history = {"epoch": np.arange(1, 4), "loss": np.array([0.9, 0.5, 0.3]),
                "val_loss": np.array([0.8, 0.6, 0.5])}  # fmt: skip
     axis = figures.curve(history, "loss", "Cross-entropy loss", width=10).axes[0]
     assert [line.get_label() for line in axis.get_lines()] == ["train loss", "validation loss"]

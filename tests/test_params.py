@@ -3,7 +3,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline.params import ParamsError, flatten, load_params, parse_params
+from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.params import flatten, load_params, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -21,7 +22,7 @@ def test_defaults_reproduce_the_reference_notebook():
     assert (params.train.batch_size, params.train.epochs) == (128, 10)
     assert (params.train.optimizer, params.train.learning_rate) == ("adam", 0.001)
     layers = [(layer.units, layer.activation) for layer in params.model.hidden_layers]
-    assert layers == [(128, None), (64, "relu")]
+    assert layers == [(128, "linear"), (64, "relu")]
 
 
 @pytest.mark.parametrize(
@@ -85,5 +86,5 @@ def test_flatten_uses_dotted_keys(raw):
     flat = flatten(parse_params(raw))
     assert flat["train.batch_size"] == 128
     assert flat["model.hidden_layers.0.units"] == 128
-    assert flat["model.hidden_layers.0.activation"] is None
+    assert flat["model.hidden_layers.0.activation"] == "linear"
     assert all(not isinstance(value, dict | list) for value in flat.values())

@@ -58,7 +58,7 @@ def test_split_is_seeded():
 def test_bad_fraction_and_scaling():
     with pytest.raises(ValueError, match="val_fraction must be between 0 and 1, got 1.5"):
         stratified_split(np.zeros((10, 1)), np.zeros(10), 1.5, 0)
-    with pytest.raises(ValueError, match="unknown scaling 'minmax'"):
+    with pytest.raises(ValueError, match=r"unknown scaling 'minmax' \(expected one of"):
         scaling_stats(np.zeros((1, 28, 28)), "minmax")
 
 

@@ -13,11 +13,13 @@ BASE_PARAMS = {"seed": "42", "train.epochs": "3", "train.learning_rate": "0.001"
 TAGS = {"dataset": "mnist", "dataset_sha256": "d" * 64, "git_commit": "c" * 40}
 
 
-def log_run(experiment_id, params, losses, accuracies, test_accuracy, weights, **tags):
-    with mlflow.start_run(experiment_id=experiment_id) as run:
+def log_run(experiment_id, params, losses, accuracies, test_accuracy, weights, name=None, **tags):
+    """A run as the pipeline logs it: epochs as steps 1..N, named after its DVC experiment."""
+    name = name or tags.get("dvc_experiment")
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name) as run:
         mlflow.log_params(params)
         mlflow.set_tags({**TAGS, "weights_sha256": weights, **tags})
-        for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies, strict=True)):
+        for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies, strict=True), start=1):
             mlflow.log_metrics({"loss": loss, "accuracy": accuracy, "val_loss": loss + 0.1,
                                 "val_accuracy": accuracy - 0.01}, step=epoch)  # fmt: skip
         mlflow.log_metrics({"test_accuracy": test_accuracy, "test_loss": losses[-1] + 0.05})
@@ -58,11 +60,11 @@ def test_json_lists_exactly_the_changed_params_best_epochs_and_deltas(capsys, tw
         ("seed", "42", "7"), ("train.learning_rate", "0.001", "0.01"),
     ]  # fmt: skip
     loss = next(row for row in diff["epoch_metrics"] if row["metric"] == "loss")
-    assert (loss["a_best"], loss["a_best_epoch"]) == (0.5, 1)  # lowest loss, not the last
-    assert (loss["b_best"], loss["b_best_epoch"]) == (0.2, 2)
+    assert (loss["a_best"], loss["a_best_epoch"]) == (0.5, 2)  # lowest loss, not the last
+    assert (loss["b_best"], loss["b_best_epoch"]) == (0.2, 3)
     assert loss["final_delta"] == pytest.approx(0.2 - 0.6)
     accuracy = next(row for row in diff["epoch_metrics"] if row["metric"] == "accuracy")
-    assert (accuracy["a_best"], accuracy["a_best_epoch"]) == (0.8, 1)  # highest accuracy
+    assert (accuracy["a_best"], accuracy["a_best_epoch"]) == (0.8, 2)  # highest accuracy
     test = next(row for row in diff["test_metrics"] if row["metric"] == "test_accuracy")
     assert test["delta"] == pytest.approx(0.08)
     assert diff["identity"]["dataset"]["same"] and diff["identity"]["code"]["same"]
@@ -117,12 +119,49 @@ def test_errors_are_clear_and_exit_1(capsys, store):
     code, _, err = run_cli(capsys, stranger, "latest")
     assert code == 1 and f"run {stranger} belongs to experiment 'other'" in err
     code, _, err = run_cli(capsys, "no-such-exp", "latest")
-    assert code == 1 and "'no-such-exp' is neither a run id" in err
+    assert code == 1 and "'no-such-exp' is no run id (or its first characters), run name" in err
 
 
 def test_compare_is_pure():
-    a = RunRecord("a" * 32, "a", {"x": "1"}, {"weights_sha256": "w"}, {}, {"loss": [1.0, 0.5]})
-    b = RunRecord("b" * 32, "b", {"x": "2"}, {"weights_sha256": "v"}, {}, {"loss": [0.8]})
+    a = RunRecord("a" * 32, "a", {"x": "1"}, {"weights_sha256": "w"}, {},
+                  {"loss": [(1, 1.0), (2, 0.5)]})  # fmt: skip
+    b = RunRecord("b" * 32, "b", {"x": "2"}, {"weights_sha256": "v"}, {}, {"loss": [(1, 0.8)]})
     diff = compare(a, b)
     assert diff["params"] == [{"param": "x", "a": "1", "b": "2", "changed": True}]
     assert diff["identity"]["code"] == {"a": None, "b": None, "same": False}
+
+
+def test_runs_are_found_by_short_id_run_name_and_experiment_name(capsys, store):
+    first = log_run(store, BASE_PARAMS, [0.9, 0.5], [0.7, 0.8], 0.8, "w1", name="97d2946 #1")
+    second = log_run(store, BASE_PARAMS, [0.8, 0.4], [0.7, 0.9], 0.9, "w2",
+                     dvc_experiment="lr-fast")  # fmt: skip
+    for a, b in ((first[:8], "lr-fast"), ("97d2946 #1", second[:8]), (first, second[:6])):
+        code, out, err = run_cli(capsys, a, b, "--format", "json")
+        assert code == 0, err
+        diff = json.loads(out)
+        assert (diff["a"]["run_id"], diff["b"]["run_id"]) == (first, second)
+    assert json.loads(out)["a"]["label"] == f"{first[:8]} (97d2946 #1)"
+
+
+def fake_run(run_id, name, experiment=None):
+    from types import SimpleNamespace
+
+    tags = {"dvc_experiment": experiment} if experiment else {}
+    return SimpleNamespace(info=SimpleNamespace(run_id=run_id, run_name=name),
+                           data=SimpleNamespace(tags=tags))  # fmt: skip
+
+
+def test_an_ambiguous_id_prefix_lists_the_candidates():
+    from mnist_pipeline.errors import RunError
+    from mnist_pipeline.rundiff import _resolve_one
+
+    runs = [fake_run("abcd1234" + "0" * 24, "one"), fake_run("abcd9876" + "0" * 24, "two"),
+            fake_run("ffff0000" + "0" * 24, "abcd", "abcd-exp")]  # fmt: skip
+    with pytest.raises(RunError, match=r"'abcd' is ambiguous: .*abcd12340000 \(one\), "
+                                       r"abcd98760000 \(two\)"):  # fmt: skip
+        _resolve_one(runs, "abcd")
+    assert _resolve_one(runs, "abcd1") == runs[0].info.run_id
+    assert _resolve_one(runs, "abcd-exp") == runs[2].info.run_id
+    assert _resolve_one(runs, "latest") == runs[0].info.run_id
+    with pytest.raises(RunError, match="'abc' is no run id"):
+        _resolve_one(runs, "abc")  # under 4 characters: not taken as an id prefix

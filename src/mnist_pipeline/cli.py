@@ -33,7 +33,7 @@ def _diff(arguments: argparse.Namespace) -> int:
     from mnist_pipeline.params import load_params
 
     if len(arguments.runs) > 2:
-        raise rundiff.DiffError(f"at most two runs to compare, got {len(arguments.runs)}")
+        raise rundiff.RunError(f"at most two runs to compare, got {len(arguments.runs)}")
     experiment = arguments.experiment or load_params().tracking.experiment
     uri = tracking.tracking_uri()
     tracking.check_reachable(uri)
@@ -42,7 +42,7 @@ def _diff(arguments: argparse.Namespace) -> int:
     client = MlflowClient(uri)
     found = client.get_experiment_by_name(experiment)
     if found is None:
-        raise rundiff.DiffError(f"no experiment {experiment!r} in the tracking store {uri}")
+        raise rundiff.RunError(f"no experiment {experiment!r} in the tracking store {uri}")
     references = arguments.runs
     if len(references) == 1:
         references = [*references, "latest"]  # one run: compare it with the newest
@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     diff.add_argument(
         "runs", nargs="*", metavar="RUN",
-        help="run id, `latest`, `previous` or a DVC experiment name (default: previous latest)",
+        help="a run id or its first characters, a run name, a DVC experiment name, `latest` "
+        "or `previous` (default: previous latest)",
     )  # fmt: skip
     diff.add_argument("--all", action="store_true", help="list every param, not only changes")
     diff.add_argument("--format", choices=("table", "markdown", "json"), default="table")
@@ -100,9 +101,11 @@ def main(argv: list[str] | None = None) -> int:
     diff.set_defaults(handler=_diff)
 
     arguments = parser.parse_args(argv)
+    from mnist_pipeline.errors import PipelineError
+
     try:
         return arguments.handler(arguments)
-    except (ValueError, RuntimeError) as error:  # DiffError, ParamsError, TrackingError
+    except PipelineError as error:  # anything else is a bug: its traceback shows
         print(f"mnist-pipeline {arguments.command}: {error}", file=sys.stderr)
         return 1
 

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_pipeline.errors import DataError
+
 IMAGES_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
 IMAGE_SHAPE = (28, 28)
@@ -23,10 +25,6 @@ IDX_FILES = {
     "test_images": "t10k-images-idx3-ubyte",
     "test_labels": "t10k-labels-idx1-ubyte",
 }
-
-
-class DataError(ValueError):
-    """Downloaded or mirrored data is not what the dataset's specification says."""
 
 
 @dataclass(frozen=True)

@@ -6,11 +6,22 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from mnist_pipeline.errors import DataError
+
+# DVC metrics (`dvc exp show` columns): few enough to read at 120 columns.
+HEADLINE_METRICS = ("accuracy", "loss", "f1_macro")
+# MLflow metrics: the headline and the macro averages of the per-class scores.
+TEST_METRICS = tuple(f"test_{name}" for name in (*HEADLINE_METRICS, "precision_macro",
+                                                 "recall_macro"))  # fmt: skip
+# Per class, in their own file (a DVC plot, an MLflow artifact).
+PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
+
 
 def classification_metrics(
     y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str]
 ) -> dict:
-    """{"test": overall metrics, "per_class": {name: precision, recall, f1, support}}.
+    """{"test": {accuracy, loss, macro precision/recall/F1}, "per_class": {name: precision,
+    recall, f1, support}}.
 
     The loss is the categorical cross-entropy that Keras's `evaluate` reports.
     """
@@ -53,6 +64,28 @@ def classification_metrics(
     }
 
 
+def per_class_csv(per_class: dict[str, dict]) -> str:
+    """One row per class (PER_CLASS_COLUMNS), floats in full precision: equal means equal."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(PER_CLASS_COLUMNS)
+    for name, values in per_class.items():
+        writer.writerow([name, *(values[column] for column in PER_CLASS_COLUMNS[1:])])
+    return buffer.getvalue()
+
+
+def headline(metrics: dict) -> dict:
+    """metrics.json: the headline test metrics only."""
+    return {"test": {name: metrics["test"][name] for name in HEADLINE_METRICS}}
+
+
+def mlflow_test_metrics(metrics: dict) -> dict[str, float]:
+    return {name: metrics["test"][name.removeprefix("test_")] for name in TEST_METRICS}
+
+
 def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """num_classes x num_classes counts: rows are the true class, columns the predicted.
 
@@ -76,11 +109,11 @@ def read_predictions_csv(text: str, class_names: Sequence[str]) -> tuple[np.ndar
     index = {name: position for position, name in enumerate(class_names)}
     lines = text.splitlines()
     if not lines or lines[0] != "actual,predicted":
-        raise ValueError("predictions CSV: expected the header 'actual,predicted'")
+        raise DataError("predictions CSV: expected the header 'actual,predicted'")
     try:
         pairs = [tuple(index[name] for name in line.split(",")) for line in lines[1:]]
     except KeyError as error:
-        raise ValueError(
+        raise DataError(
             f"predictions CSV: unknown class {error} (expected {list(index)})"
         ) from None
     return np.array([a for a, _ in pairs]), np.array([p for _, p in pairs])

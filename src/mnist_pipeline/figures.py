@@ -19,6 +19,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
+from mnist_pipeline.errors import DataError  # noqa: E402
+
 WRONG = "#d62728"  # misclassified: red titles and frames
 IMAGE_SIDE = 28
 
@@ -71,7 +73,10 @@ def first_of_each_class(labels: np.ndarray, per_class: int, num_classes: int) ->
     for label in range(num_classes):
         found = np.flatnonzero(labels == label)[:per_class]
         if len(found) < per_class:
-            raise ValueError(f"class {label}: {len(found)} images, need {per_class} for the grid")
+            raise DataError(
+                f"class {label}: {len(found)} images, need {per_class} for the grid "
+                "(lower plot.samples_per_class)"
+            )
         rows.append(found)
     return np.concatenate(rows)
 
@@ -91,7 +96,7 @@ def samples_grid(
 def curve(history: dict[str, np.ndarray], metric: str, label: str, width: float) -> Figure:
     """Train vs validation `metric` per epoch (epochs numbered from 1, as Keras prints)."""
     figure, axis = plt.subplots(figsize=(width * 0.7, width * 0.42))
-    epochs = history["epoch"] + 1
+    epochs = history["epoch"]
     axis.plot(epochs, history[metric], marker="o", label=f"train {metric}")
     axis.plot(epochs, history[f"val_{metric}"], marker="s", label=f"validation {metric}")
     axis.set_title(f"{label} per epoch: train vs validation")

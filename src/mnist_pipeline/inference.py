@@ -10,8 +10,13 @@ from typing import Any
 
 import numpy as np
 
+from mnist_pipeline.architecture import layer_names, weight_key
+from mnist_pipeline.errors import DataError
+
+# architecture.ACTIVATIONS in numpy (tests check both that the names match and the values
+# match Keras's).
 ACTIVATIONS = {
-    None: lambda z: z,
+    "linear": lambda z: z,
     "relu": lambda z: np.maximum(z, 0),
     "sigmoid": lambda z: 0.5 * (1 + np.tanh(0.5 * z)),  # overflow-free form of 1/(1+e^-z)
     "tanh": np.tanh,
@@ -29,11 +34,21 @@ def predict_proba(
 ) -> np.ndarray:
     """Class probabilities, N x num_classes, float32 like Keras."""
     h = np.asarray(x, dtype=np.float32)
-    for index, layer in enumerate(spec["hidden_layers"]):
+    *hidden, output = layer_names(spec)
+    for name, layer in zip(hidden, spec["hidden_layers"], strict=True):
         if layer["activation"] not in ACTIVATIONS:
-            raise ValueError(f"numpy inference has no activation {layer['activation']!r}")
-        name = f"hidden_{index + 1}"
-        h = ACTIVATIONS[layer["activation"]](
-            h @ weights[f"{name}.kernel"] + weights[f"{name}.bias"]
-        )
-    return softmax(h @ weights["output.kernel"] + weights["output.bias"]).astype(np.float32)
+            raise DataError(
+                f"model spec: activation {layer['activation']!r} of {name} is unknown "
+                f"(expected one of {sorted(ACTIVATIONS)})"
+            )
+        h = ACTIVATIONS[layer["activation"]](h @ _weight(weights, name, "kernel") +
+                                             _weight(weights, name, "bias"))  # fmt: skip
+    logits = h @ _weight(weights, output, "kernel") + _weight(weights, output, "bias")
+    return softmax(logits).astype(np.float32)
+
+
+def _weight(weights: dict[str, np.ndarray], layer: str, variable: str) -> np.ndarray:
+    key = weight_key(layer, variable)
+    if key not in weights:
+        raise DataError(f"weights: no {key} (the weights file does not fit the model spec)")
+    return weights[key]

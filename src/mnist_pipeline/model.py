@@ -10,44 +10,15 @@ from typing import Any
 
 import keras
 
-INPUT_DIM = 784
-NUM_CLASSES = 10
-OPTIMIZERS = {
-    "adam": keras.optimizers.Adam,
-    "sgd": keras.optimizers.SGD,
-    "rmsprop": keras.optimizers.RMSprop,
-}
-
-
-def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
-    """`hidden_layers`: [{"units": 128, "activation": None}, ...]; None means linear."""
-    for index, layer in enumerate(hidden_layers):
-        if not isinstance(layer.get("units"), int) or layer["units"] < 1:
-            raise ValueError(f"hidden layer {index}: units must be a positive integer, got {layer}")
-    return {
-        "input_dim": INPUT_DIM,
-        "hidden_layers": [
-            {"units": layer["units"], "activation": layer.get("activation")}
-            for layer in hidden_layers
-        ],
-        "num_classes": NUM_CLASSES,
-    }
-
-
-def layer_names(spec: dict[str, Any]) -> list[str]:
-    """Fixed names, so the summary and the weights file do not depend on Keras's counters."""
-    return [f"hidden_{i + 1}" for i in range(len(spec["hidden_layers"]))] + ["output"]
+from mnist_pipeline.architecture import OPTIMIZERS, layer_names, weight_key
+from mnist_pipeline.errors import DataError
 
 
 def build_model(spec: dict[str, Any]) -> keras.Sequential:
     names = layer_names(spec)
     layers: list[keras.layers.Layer] = [keras.Input(shape=(spec["input_dim"],), name="pixels")]
     for name, layer in zip(names, spec["hidden_layers"], strict=False):
-        layers.append(
-            keras.layers.Dense(
-                layer["units"], activation=layer["activation"] or "linear", name=name
-            )
-        )
+        layers.append(keras.layers.Dense(layer["units"], activation=layer["activation"], name=name))
     layers.append(keras.layers.Dense(spec["num_classes"], activation="softmax", name=names[-1]))
     return keras.Sequential(layers, name="mlp")
 
@@ -58,7 +29,9 @@ def compile_model(
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r} (expected one of {sorted(OPTIMIZERS)})")
     model.compile(
-        optimizer=OPTIMIZERS[optimizer](learning_rate=learning_rate),
+        optimizer=keras.optimizers.get(
+            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+        ),
         loss="categorical_crossentropy",
         metrics=["accuracy"],
         steps_per_execution=steps_per_execution,
@@ -68,7 +41,7 @@ def compile_model(
 def get_weights(model: keras.Model) -> dict[str, Any]:
     """{"hidden_1.kernel": array, "hidden_1.bias": array, ...} in layer order."""
     return {
-        f"{layer.name}.{variable.path.rsplit('/', 1)[-1]}": keras.ops.convert_to_numpy(variable)
+        _key(layer, variable): keras.ops.convert_to_numpy(variable)
         for layer in model.layers
         for variable in layer.weights
     }
@@ -77,11 +50,15 @@ def get_weights(model: keras.Model) -> dict[str, Any]:
 def set_weights(model: keras.Model, weights: dict[str, Any]) -> None:
     for layer in model.layers:
         for variable in layer.weights:
-            key = f"{layer.name}.{variable.path.rsplit('/', 1)[-1]}"
+            key = _key(layer, variable)
             if key not in weights or tuple(weights[key].shape) != tuple(variable.shape):
                 found = None if key not in weights else weights[key].shape
-                raise ValueError(f"weights: {key} has shape {found}, expected {variable.shape}")
+                raise DataError(f"weights: {key} has shape {found}, expected {variable.shape}")
             variable.assign(weights[key])
+
+
+def _key(layer: keras.layers.Layer, variable: keras.Variable) -> str:
+    return weight_key(layer.name, variable.path.rsplit("/", 1)[-1])
 
 
 def summary_text(model: keras.Model) -> str:

@@ -16,22 +16,19 @@ from typing import Any
 
 import yaml
 
-DATASETS = ("mnist", "fashion_mnist")
-SCALINGS = ("unit", "standardize")
-OPTIMIZERS = ("adam", "sgd", "rmsprop")
+from mnist_pipeline.architecture import ACTIVATIONS, OPTIMIZERS
+from mnist_pipeline.datasets import DATASETS
+from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.preprocessing import SCALINGS
+
 BACKENDS = ("tensorflow", "jax")  # Keras 3 backends the train stage offers
-ACTIVATIONS = ("relu", "sigmoid", "tanh", "elu")  # each also in inference.py
-
-
-class ParamsError(ValueError):
-    """A parameter is missing, unknown, of the wrong type or out of range."""
 
 
 def _check(predicate: Callable[[Any], bool], expected: str) -> dict[str, Any]:
     return {"check": predicate, "expected": expected}
 
 
-def _one_of(choices: tuple[str | None, ...]) -> dict[str, Any]:
+def _one_of(choices: tuple[str, ...]) -> dict[str, Any]:
     return _check(lambda value: value in choices, f"one of {list(choices)}")
 
 
@@ -41,7 +38,7 @@ def _at_least(minimum: float) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DataParams:
-    dataset: str = field(metadata=_one_of(DATASETS))
+    dataset: str = field(metadata=_one_of(tuple(DATASETS)))
     # Check the content against the dataset's published sha256 digests. Turn off only for
     # your own MNIST-format files (a subsample, a private mirror): format checks still apply.
     verify: bool
@@ -60,8 +57,7 @@ class SplitParams:
 @dataclass(frozen=True)
 class HiddenLayer:
     units: int = field(metadata=_at_least(1))
-    # None means linear, as in the reference notebook's first hidden layer.
-    activation: str | None = field(metadata=_one_of((None, *ACTIVATIONS)))
+    activation: str = field(metadata=_one_of(ACTIVATIONS))
 
 
 @dataclass(frozen=True)

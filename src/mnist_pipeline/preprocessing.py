@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 PIXEL_MAX = 255.0
+SCALINGS = ("unit", "standardize")  # see scaling_stats
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
@@ -20,7 +21,7 @@ def scaling_stats(dev_images: np.ndarray, scaling: str) -> dict[str, float]:
     if scaling == "standardize":
         pixels = dev_images.astype(np.float64)
         return {"offset": float(pixels.mean()), "scale": float(pixels.std())}
-    raise ValueError(f"unknown scaling {scaling!r} (expected 'unit' or 'standardize')")
+    raise ValueError(f"unknown scaling {scaling!r} (expected one of {list(SCALINGS)})")
 
 
 def apply_scaling(flat_images: np.ndarray, stats: dict[str, float]) -> np.ndarray:

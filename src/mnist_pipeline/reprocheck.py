@@ -23,9 +23,8 @@ from pathlib import Path
 import yaml
 
 from mnist_pipeline.download import MIRROR_VARIABLE
+from mnist_pipeline.paths import METRICS, WEIGHTS
 
-METRICS_FILE = "reports/evaluate/metrics.json"
-WEIGHTS_FILE = "models/weights.npz"
 UP_TO_DATE = "Data and pipelines are up to date."
 
 
@@ -132,7 +131,7 @@ class ReproCheck:
     def clean_repro(self) -> str:
         ran = stages_run(self.run("dvc", "repro"))
         self.first_hashes = self.lock()
-        self.first_metrics = (self.clone / METRICS_FILE).read_text()
+        self.first_metrics = (self.clone / METRICS).read_text()
         # Stages whose git-tracked outputs already match what their deps produce are skipped.
         return f"ran {', '.join(ran)}; {len(self.first_hashes)} outputs recorded in dvc.lock"
 
@@ -141,8 +140,8 @@ class ReproCheck:
         changed = differences(self.first_hashes, self.lock())
         if changed:
             raise ReproCheckError("outputs differ:\n" + "\n".join(changed))
-        if (self.clone / METRICS_FILE).read_text() != self.first_metrics:
-            raise ReproCheckError(f"{METRICS_FILE}: values differ")
+        if (self.clone / METRICS).read_text() != self.first_metrics:
+            raise ReproCheckError(f"{METRICS}: values differ")
         return f"all {len(self.first_hashes)} outputs and the metrics identical"
 
     def noop_repro(self) -> str:
@@ -158,23 +157,21 @@ class ReproCheck:
         if shutil.which("taskset") is None:
             raise ReproCheckError("taskset not found (util-linux): cannot restrict to one core")
         self.run("taskset", "-c", "0", "dvc", "repro", "--force", "--single-item", "train")
-        expected, actual = self.first_hashes.get(WEIGHTS_FILE), self.lock().get(WEIGHTS_FILE)
+        expected, actual = self.first_hashes.get(WEIGHTS), self.lock().get(WEIGHTS)
         if expected != actual:
-            raise ReproCheckError(f"{WEIGHTS_FILE}: expected md5 {expected}, got {actual}")
-        return f"{WEIGHTS_FILE} md5 {actual} on core 0 alone"
+            raise ReproCheckError(f"{WEIGHTS}: expected md5 {expected}, got {actual}")
+        return f"{WEIGHTS} md5 {actual} on core 0 alone"
 
     def committed_metrics(self) -> str:
         try:
             committed_lock = self.run("git", "show", "HEAD:dvc.lock")
-            committed = self.run("git", "show", f"HEAD:{METRICS_FILE}")
+            committed = self.run("git", "show", f"HEAD:{METRICS}")
         except ReproCheckError:
-            raise ReproCheckError(
-                f"no committed dvc.lock or {METRICS_FILE} to compare with"
-            ) from None
-        committed_weights = lock_hashes(committed_lock).get(WEIGHTS_FILE)
-        if committed_weights == self.first_hashes.get(WEIGHTS_FILE):
+            raise ReproCheckError(f"no committed dvc.lock or {METRICS} to compare with") from None
+        committed_weights = lock_hashes(committed_lock).get(WEIGHTS)
+        if committed_weights == self.first_hashes.get(WEIGHTS):
             if committed != self.first_metrics:
-                raise ReproCheckError(f"same weights as committed, but {METRICS_FILE} differs")
+                raise ReproCheckError(f"same weights as committed, but {METRICS} differs")
             return "identical to the committed run (same platform: same weights md5)"
         fresh = read_test_accuracy(self.first_metrics)
         before = read_test_accuracy(committed)
@@ -199,13 +196,13 @@ class ReproCheck:
         shown = _dig(params, key)
         if str(shown) != value:
             raise ReproCheckError(f"`dvc exp show`: {key} is {shown}, expected {value}")
-        metrics = data.get("metrics", {}).get(METRICS_FILE, {}).get("data", {})
+        metrics = data.get("metrics", {}).get(METRICS, {}).get("data", {})
         if "test" not in metrics:
-            raise ReproCheckError(f"`dvc exp show` lists no {METRICS_FILE} metrics for {name}")
+            raise ReproCheckError(f"`dvc exp show` lists no {METRICS} metrics for {name}")
         param_diff = json.loads(self.run("dvc", "params", "diff", "--json")).get("params.yaml", {})
         if key not in param_diff:
             raise ReproCheckError(f"`dvc params diff` does not report {key}")
-        metric_diff = json.loads(self.run("dvc", "metrics", "diff", "--json")).get(METRICS_FILE, {})
+        metric_diff = json.loads(self.run("dvc", "metrics", "diff", "--json")).get(METRICS, {})
         if "test.accuracy" not in metric_diff:
             raise ReproCheckError("`dvc metrics diff` does not report test.accuracy")
         change = metric_diff["test.accuracy"]

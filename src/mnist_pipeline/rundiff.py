@@ -7,19 +7,16 @@ Reads through `MlflowClient`, so the embedded store and a tracking server work a
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-EPOCH_METRICS = ("loss", "accuracy", "val_loss", "val_accuracy")
-TEST_METRICS = ("test_accuracy", "test_loss", "test_precision_macro", "test_recall_macro",
-                "test_f1_macro")  # fmt: skip
-IDENTITY_TAGS = {"dataset": "dataset_sha256", "weights": "weights_sha256", "code": "git_commit"}
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+from mnist_pipeline.errors import RunError
+from mnist_pipeline.evaluation import TEST_METRICS
+from mnist_pipeline.history import EPOCH_METRICS
+from mnist_pipeline.tracking import EXPERIMENT_TAG, WEIGHTS_TAG
 
-
-class DiffError(ValueError):
-    """The runs to compare cannot be found or are not comparable."""
+IDENTITY_TAGS = {"dataset": "dataset_sha256", "weights": WEIGHTS_TAG, "code": "git_commit"}
+SHORT_ID = 8  # how many characters of a run id people see (and type)
 
 
 @dataclass
@@ -29,30 +26,29 @@ class RunRecord:
     params: dict[str, str]
     tags: dict[str, str]
     metrics: dict[str, float]
-    # metric -> per-epoch values, index = epoch (step)
-    history: dict[str, list[float]] = field(default_factory=dict)
+    # metric -> [(epoch, value), ...]: MLflow steps are epochs 1..N
+    history: dict[str, list[tuple[int, float]]] = field(default_factory=dict)
 
     @property
     def label(self) -> str:
-        experiment = self.tags.get("dvc_experiment")
-        return f"{self.run_id[:8]} ({experiment or self.name})"
+        return f"{self.run_id[:SHORT_ID]} ({self.name})"
 
 
 def fetch_run(client, run_id: str, experiment_id: str) -> RunRecord:
-    """A run with its per-epoch histories; DiffError if it is unknown or elsewhere."""
+    """A run with its per-epoch histories; RunError if it is unknown or elsewhere."""
     from mlflow.exceptions import MlflowException
 
     try:
         run = client.get_run(run_id)
     except MlflowException:
-        raise DiffError(f"no run {run_id} in the tracking store") from None
+        raise RunError(f"no run {run_id} in the tracking store") from None
     if run.info.experiment_id != experiment_id:
         other = client.get_experiment(run.info.experiment_id).name
-        raise DiffError(f"run {run_id} belongs to experiment {other!r}, not the one compared")
+        raise RunError(f"run {run_id} belongs to experiment {other!r}, not the one compared")
     history = {}
     for metric in EPOCH_METRICS:
         points = sorted(client.get_metric_history(run_id, metric), key=lambda m: m.step)
-        history[metric] = [point.value for point in points]
+        history[metric] = [(point.step, point.value) for point in points]
     return RunRecord(
         run_id=run_id,
         name=run.info.run_name or "",
@@ -64,45 +60,54 @@ def fetch_run(client, run_id: str, experiment_id: str) -> RunRecord:
 
 
 def resolve(client, experiment_id: str, references: list[str]) -> list[str]:
-    """Run ids for `references` (run ids, `latest`, `previous`, DVC experiment names);
-    no references means the two most recent runs, older first."""
+    """Run ids for `references`, each a full or short run id (a prefix), a run name, a DVC
+    experiment name, `latest` or `previous`; none means the two most recent runs, older
+    first. An ambiguous reference is an error listing the runs it could mean."""
     runs = client.search_runs(
         [experiment_id],
-        filter_string="tags.weights_sha256 != ''",  # runs that trained a model
+        filter_string=f"tags.{WEIGHTS_TAG} != ''",  # runs that trained a model
         order_by=["attributes.start_time DESC"],
         max_results=1000,
     )
-    if not references:
-        references = ["previous", "latest"]
-    resolved = []
-    for reference in references:
-        if reference in ("latest", "previous"):
-            position = 0 if reference == "latest" else 1
-            if len(runs) <= position:
-                raise DiffError(
-                    f"the experiment has {len(runs)} trained run(s): need two to compare "
-                    "(run the pipeline again, e.g. `dvc exp run -S seed=1`)"
-                )
-            resolved.append(runs[position].info.run_id)
-        elif RUN_ID.match(reference):
-            resolved.append(reference)
-        else:
-            named = [run for run in runs if run.data.tags.get("dvc_experiment") == reference]
-            if not named:
-                raise DiffError(
-                    f"{reference!r} is neither a run id, `latest`/`previous`, nor a DVC "
-                    "experiment name of a run in this experiment"
-                )
-            resolved.append(named[0].info.run_id)  # its newest run
-    return resolved
+    return [_resolve_one(runs, reference) for reference in references or ["previous", "latest"]]
 
 
-def _best(metric: str, values: list[float]) -> tuple[float | None, int | None]:
-    if not values:
+def _resolve_one(runs: list, reference: str) -> str:
+    if reference in ("latest", "previous"):
+        position = 0 if reference == "latest" else 1
+        if len(runs) <= position:
+            raise RunError(
+                f"the experiment has {len(runs)} trained run(s): need two to compare "
+                "(run the pipeline again, e.g. `dvc exp run -S seed=1`)"
+            )
+        return runs[position].info.run_id
+    by_id = [run for run in runs if run.info.run_id.startswith(reference.lower())]
+    by_name = [run for run in runs if reference in (run.info.run_name,
+                                                    run.data.tags.get(EXPERIMENT_TAG))]  # fmt: skip
+    if by_id and len(reference) >= 4:
+        matches = by_id
+    elif by_name:
+        matches = by_name[:1]  # a name used again (reruns): its newest run
+    elif len(reference) == 32:
+        return reference  # a full id of an untrained or another experiment's run: fetch_run says
+    else:
+        raise RunError(
+            f"{reference!r} is no run id (or its first characters), run name, DVC experiment "
+            "name, `latest` or `previous` of a trained run in this experiment"
+        )
+    if len(matches) > 1:
+        candidates = ", ".join(f"{run.info.run_id[:12]} ({run.info.run_name})" for run in matches)
+        raise RunError(f"{reference!r} is ambiguous: it begins the ids of {candidates}")
+    return matches[0].info.run_id
+
+
+def _best(metric: str, points: list[tuple[int, float]]) -> tuple[float | None, int | None]:
+    """The best value and its epoch (the first, on ties)."""
+    if not points:
         return None, None
-    pick = min if metric.endswith("loss") else max
-    value = pick(values)
-    return value, values.index(value)
+    sign = 1 if metric.endswith("loss") else -1
+    epoch, value = min(points, key=lambda point: (sign * point[1], point[0]))
+    return value, epoch
 
 
 def _delta(a: float | None, b: float | None) -> float | None:
@@ -122,9 +127,9 @@ def compare(a: RunRecord, b: RunRecord, all_params: bool = False) -> dict[str, A
     for metric in EPOCH_METRICS:
         row: dict[str, Any] = {"metric": metric}
         for side, run in (("a", a), ("b", b)):
-            values = run.history.get(metric, [])
-            best, epoch = _best(metric, values)
-            row |= {f"{side}_final": values[-1] if values else None,
+            points = run.history.get(metric, [])
+            best, epoch = _best(metric, points)
+            row |= {f"{side}_final": points[-1][1] if points else None,
                     f"{side}_best": best, f"{side}_best_epoch": epoch}  # fmt: skip
         row["final_delta"] = _delta(row["a_final"], row["b_final"])
         epochs.append(row)
@@ -179,7 +184,7 @@ def _signed(value: float | None) -> str:
 
 
 def _best_cell(value: float | None, epoch: int | None) -> str:
-    return "-" if value is None else f"{value:.4f} @{epoch + 1}"
+    return "-" if value is None else f"{value:.4f} @{epoch}"
 
 
 def _short(value: str | None) -> str:
@@ -256,8 +261,8 @@ def curves_figure(a: RunRecord, b: RunRecord):
                                 (axes[1], "accuracy", "Accuracy")):  # fmt: skip
         for run, color in ((a, "tab:blue"), (b, "tab:orange")):
             for key, style, kind in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
-                values = run.history.get(key, [])
-                axis.plot(range(1, len(values) + 1), values, style, color=color, marker="o",
+                epochs, values = zip(*run.history.get(key, []), strict=True) or ((), ())
+                axis.plot(epochs, values, style, color=color, marker="o",
                           markersize=3, label=f"{run.label}: {kind}")  # fmt: skip
         axis.set_title(f"{label} per epoch")
         axis.set_xlabel("Epoch")

@@ -1,38 +1,92 @@
-"""What every stage script shares: logging set-up and turning errors into one clear line."""
+"""What every stage script shares: logging set-up, reading inputs, and errors by kind.
+
+The errors we anticipate (mnist_pipeline.errors: bad data or params, a missing input, an
+unreachable tracking server) end the stage with one line and exit 1. Anything else is a bug,
+ours or a library's, and keeps its full traceback.
+"""
 
 from __future__ import annotations
 
+import json
 import logging
-import os
+import signal
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnist_pipeline.errors import DataError, MissingInputError, PipelineError
 
 log = logging.getLogger("mnist_pipeline")
 
 
-class StageError(RuntimeError):
-    """A stage cannot run: a missing input, an unreachable service, ..."""
-
-
 def run(main: Callable[[], None]) -> None:
-    """Run a stage's `main`; expected failures exit 1 with one line naming what was wrong."""
+    """Run a stage's `main`: anticipated errors as one line and exit 1, Ctrl-C or SIGTERM
+    (`dvc queue kill`) as an interrupt (exit 130, the MLflow run ends KILLED)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         main()
-    except (ValueError, OSError, StageError) as error:
+    except PipelineError as error:
         log.error("%s", error)
         sys.exit(1)
+    except KeyboardInterrupt:
+        log.error("interrupted")
+        sys.exit(130)
     except Exception as error:
-        # A tracking server that went away mid-stage surfaces as MLflow's own exceptions.
-        if type(error).__module__.split(".")[0] != "mlflow":
+        if not _lost_tracking_server(error):
             raise
-        log.error("MLflow tracking failed (%s): %s", os.environ.get("MLFLOW_TRACKING_URI"), error)
+        log.error("MLflow tracking failed: %s", error)
         sys.exit(1)
+
+
+def _lost_tracking_server(error: BaseException) -> bool:
+    """MLflow giving up on a tracking server that went away mid-stage (its client retries
+    first; the message names the server): an outage to report in one line, not a bug."""
+    if "mlflow" not in sys.modules:
+        return False
+    from mlflow.exceptions import MlflowException
+
+    return isinstance(error, MlflowException) and "API request to" in str(error)
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
 
 
 def require(path: str) -> str:
-    """`path`, or a StageError saying which stage makes it."""
+    """`path`, or a MissingInputError saying how to make it."""
     if not Path(path).is_file():
-        raise StageError(f"{path}: input missing (run `dvc repro` to create it)")
+        raise MissingInputError(f"{path}: input missing (run `dvc repro` to create it)")
     return path
+
+
+def read_npz(path: str) -> dict[str, np.ndarray]:
+    """The arrays of an input npz; a corrupt file is a DataError naming it."""
+    import zipfile
+
+    from mnist_pipeline import atomic
+
+    try:
+        return atomic.read_npz(require(path))
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise DataError(
+            f"{path}: unreadable npz ({error}); rerun the stage that makes it"
+        ) from None
+
+
+def read_json(path: str) -> Any:
+    try:
+        return json.loads(Path(require(path)).read_text(encoding="utf-8"))
+    except ValueError as error:
+        raise DataError(f"{path}: not valid JSON ({error})") from None
+
+
+def read_text(path: str) -> str:
+    return Path(require(path)).read_text(encoding="utf-8")
+
+
+def read_bytes(path: str) -> bytes:
+    return Path(require(path)).read_bytes()

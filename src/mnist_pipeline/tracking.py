@@ -1,8 +1,16 @@
-"""MLflow tracking: where the store is, how a stage finds the run of the model it reads.
+"""MLflow tracking: where the store is, which run a stage logs into, and what a run holds.
 
-No run id is ever written to a DVC output (it would change on every run and break
-`dvc.lock`). Train tags its run with the content hash of the weights it wrote; evaluate and
-plot hash the weights they read and log into the newest run with that tag.
+One MLflow run per pipeline execution. No run id is ever written to a DVC output (it would
+change on every run and break `dvc.lock`): train tags its run with the content hash of the
+weights it wrote and with the DVC experiment name; evaluate and plot hash the weights they
+read and log into the newest run with that hash from the same DVC experiment (or from no
+experiment, under plain `dvc repro`), so parallel experiments that happen to train identical
+weights each keep their own run.
+
+When DVC skips evaluate and plot because their outputs already belong to the weights train
+just wrote (a fresh clone, `dvc repro -f train`), train completes its own run from those
+outputs: `reports/evaluate/evaluated.json` names the weights they were computed from and
+holds the test metrics to log.
 """
 
 from __future__ import annotations
@@ -10,18 +18,21 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import importlib.metadata
+import json
 import logging
 import os
+import socket
 import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mnist_pipeline.datasets import sha256
-from mnist_pipeline.paths import project_root
-from mnist_pipeline.stage import StageError
+from mnist_pipeline import paths
+from mnist_pipeline.errors import TrackingError
+from mnist_pipeline.history import EPOCH_METRICS
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +40,16 @@ URI_VARIABLE = "MLFLOW_TRACKING_URI"
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 WEIGHTS_TAG = "weights_sha256"
-
-
-class TrackingError(StageError):
-    """The tracking store cannot be reached or used."""
+EXPERIMENT_TAG = "dvc_experiment"
+DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
+# Which process owns a RUNNING run, so a later stage can tell a dead run from a live one.
+HOST_TAG, PID_TAG, PROCESS_START_TAG = "process.host", "process.pid", "process.start"
 
 
 def tracking_uri() -> str:
     """MLFLOW_TRACKING_URI, else SQLite at the project root by absolute path, so stages that
     DVC runs in a temporary copy (`dvc exp run --temp`, `--queue`) log to the same store."""
-    return os.environ.get(URI_VARIABLE) or f"sqlite:///{project_root() / STORE_FILE}"
+    return os.environ.get(URI_VARIABLE) or f"sqlite:///{paths.project_root() / STORE_FILE}"
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
@@ -60,8 +71,9 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
             raise TrackingError(f"MLflow store {uri}: folder {folder} missing or not writable")
 
 
-def connect(experiment: str):
-    """Point MLflow at the store and experiment; returns the experiment id."""
+def connect(experiment: str) -> str:
+    """Point MLflow at the store and experiment, mark runs whose process died as KILLED;
+    returns the experiment id."""
     import mlflow
 
     uri = tracking_uri()
@@ -69,13 +81,17 @@ def connect(experiment: str):
     mlflow.set_tracking_uri(uri)
     try:
         with _store_lock(uri):
-            return _experiment_id(mlflow, uri, experiment)
+            experiment_id = _experiment_id(mlflow, uri, experiment)
+        end_dead_runs(mlflow.MlflowClient(), experiment_id)
+    except TrackingError:
+        raise
     except Exception as error:  # MLflow raises many types; all mean the store is unusable
         raise TrackingError(f"MLflow tracking store {uri}: {error}") from error
+    return experiment_id
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str):
+def _store_lock(uri: str) -> Iterator[None]:
     """Serialize first use of an embedded store across processes: parallel experiments
     (`dvc queue start -j 2`) would otherwise race to create its tables."""
     if not uri.startswith("sqlite:///"):
@@ -94,8 +110,70 @@ def _experiment_id(mlflow, uri: str, experiment: str) -> str:
     if found is not None:
         return found.experiment_id
     # Embedded store: artifacts beside the database, not in the working directory.
-    location = (project_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+    location = (
+        (paths.project_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
+    )
     return mlflow.create_experiment(experiment, artifact_location=location)
+
+
+# Run state: a run whose process died (SIGKILL, out of memory) stays RUNNING in MLflow.
+
+
+def owner_tags() -> dict[str, str]:
+    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
+            PROCESS_START_TAG: _process_start(os.getpid()) or ""}  # fmt: skip
+
+
+def _process_start(pid: int) -> str | None:
+    """The process's start time in clock ticks since boot (None if it is gone): with the
+    pid it identifies a process, also after the pid is reused."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
+
+
+def end_dead_runs(client, experiment_id: str) -> list[str]:
+    """Mark KILLED each RUNNING run owned by a process of this host that no longer exists.
+    Runs of live processes, and of other hosts (which we cannot check), are left alone."""
+    running = client.search_runs([experiment_id], filter_string="attributes.status = 'RUNNING'")
+    ended = []
+    for run in running:
+        tags = run.data.tags
+        if tags.get(HOST_TAG) != socket.gethostname() or not tags.get(PID_TAG):
+            continue
+        if _process_start(int(tags[PID_TAG])) == tags.get(PROCESS_START_TAG):
+            continue  # still running
+        client.set_terminated(run.info.run_id, status="KILLED")
+        log.warning("MLflow run %s (%s): its process %s is gone; marked KILLED",
+                    run.info.run_id[:8], run.info.run_name, tags[PID_TAG])  # fmt: skip
+        ended.append(run.info.run_id)
+    return ended
+
+
+@contextlib.contextmanager
+def active_run(**start_run_arguments: Any) -> Iterator[Any]:
+    """`mlflow.start_run`, ended FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM
+    (MLflow's own context manager would say FAILED for an interrupt)."""
+    import mlflow
+
+    tags = {**start_run_arguments.pop("tags", {}), **owner_tags()}
+    run = mlflow.start_run(tags=tags, **start_run_arguments)
+    try:
+        yield run
+    except BaseException as error:
+        mlflow.end_run("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        raise
+    mlflow.end_run("FINISHED")
+
+
+# What a run is called and tagged with.
+
+
+def experiment_name() -> str | None:
+    """The DVC experiment being run (`dvc exp run`, also --temp and --queue), else None."""
+    return os.environ.get("DVC_EXP_NAME") or None
 
 
 def run_tags(dataset: str, dataset_sha256: str) -> dict[str, str]:
@@ -105,46 +183,56 @@ def run_tags(dataset: str, dataset_sha256: str) -> dict[str, str]:
     if commit:
         tags["git_commit"] = commit
         tags["git_dirty"] = str(bool(_git("status", "--porcelain", "--untracked-files=no")))
-    if os.environ.get("DVC_EXP_NAME"):
-        tags["dvc_experiment"] = os.environ["DVC_EXP_NAME"]
+    if experiment_name():
+        tags[EXPERIMENT_TAG] = experiment_name()
     return tags
 
 
-def find_run(experiment_id: str, weights_sha256: str) -> str | None:
-    """The newest run tagged with these weights, or None (e.g. the store was wiped)."""
-    import mlflow
+def changed_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Flattened params that differ from the committed params.yaml (the experiment's
+    baseline under `dvc exp run`); empty outside git."""
+    import yaml
 
-    runs = mlflow.search_runs(
-        experiment_ids=[experiment_id],
-        filter_string=f"tags.{WEIGHTS_TAG} = '{weights_sha256}'",
-        order_by=["attributes.start_time DESC"],
-        max_results=1,
-        output_format="list",
+    from mnist_pipeline.params import flatten
+
+    baseline = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
+    committed = _git("show", f"{baseline}:params.yaml")
+    if not committed:
+        return {}
+    before = flatten(yaml.safe_load(committed))
+    return {key: value for key, value in params.items() if before.get(key) != value}
+
+
+def run_name(client, experiment_id: str, changes: dict[str, Any]) -> str:
+    """The DVC experiment's name, else `<commit> <changed params> #<n>`: people tell runs
+    apart by what they changed. Never drawn from Python's `random`, which the pipeline seeds
+    (MLflow's random names were then the same for every run)."""
+    if experiment_name():
+        return experiment_name()
+    commit = _git("rev-parse", "--short=7", "HEAD") or "no-git"
+    shown = [f"{key}={value}" for key, value in changes.items()][:3]
+    base = " ".join([commit, *shown]) + (" ..." if len(changes) > 3 else "")
+    pattern = base.replace("'", "\\'") + " #%"
+    same = client.search_runs(
+        [experiment_id], filter_string=f"attributes.run_name LIKE '{pattern}'", max_results=1000
     )
-    return runs[0].info.run_id if runs else None
+    return f"{base} #{len(same) + 1}"
 
 
-def resume_run(experiment_id: str, weights_sha256: str, tags: dict[str, str], params: dict):
-    """Start (as a context manager) the run that produced these weights, or a new, equally
-    tagged run when that one no longer exists."""
-    import mlflow
-
-    run_id = find_run(experiment_id, weights_sha256)
-    if run_id is not None:
-        return mlflow.start_run(run_id=run_id)
-    log.warning("no MLflow run has weights %s: starting a new one", weights_sha256[:12])
-    run = mlflow.start_run(experiment_id=experiment_id, tags={**tags, WEIGHTS_TAG: weights_sha256})
-    mlflow.log_params(stringify(params))
-    return run
-
-
-def model_run(
-    experiment_id: str, weights_path: str, dataset: str, dataset_sha256: str, params: dict
-):
-    """The run of the model whose weights are at `weights_path` (see `resume_run`)."""
-    weights_sha256 = sha256(Path(weights_path).read_bytes())
-    tags = run_tags(dataset, dataset_sha256)
-    return resume_run(experiment_id, weights_sha256, tags, params)
+def describe(params, dataset_sha256: str, changes: dict[str, Any]) -> str:
+    """The run page's description: data, model, training, and what differs from the commit."""
+    layers = "-".join(f"{layer.units} {layer.activation}" for layer in params.model.hidden_layers)
+    train = params.train
+    lines = [
+        f"**Data**: {params.data.dataset} (content sha256 {dataset_sha256[:12]}), "
+        f"{params.prepare.scaling} scaling, seed {params.seed}",
+        f"**Model**: 784 - {layers} - 10 softmax",
+        f"**Training**: {train.optimizer}, learning rate {train.learning_rate}, "
+        f"{train.epochs} epochs, batch {train.batch_size}, {train.backend} backend",
+        "**Changed from the commit**: "
+        + (", ".join(f"`{key}={value}`" for key, value in changes.items()) or "nothing"),
+    ]
+    return "  \n".join(lines)
 
 
 def stringify(params: dict[str, Any]) -> dict[str, str]:
@@ -161,17 +249,74 @@ def _git(*arguments: str) -> str:
     return result.stdout.strip()
 
 
+# Finding the run of the model a stage reads.
+
+
+def find_run(experiment_id: str, weights_sha256: str) -> str | None:
+    """The newest run with these weights from this DVC experiment (or, outside `dvc exp
+    run`, from no experiment); None if there is none (e.g. the store was wiped)."""
+    import mlflow
+
+    runs = mlflow.search_runs(
+        experiment_ids=[experiment_id],
+        filter_string=f"tags.{WEIGHTS_TAG} = '{weights_sha256}'",
+        order_by=["attributes.start_time DESC"],
+        output_format="list",
+    )
+    mine = [run for run in runs if run.data.tags.get(EXPERIMENT_TAG) == experiment_name()]
+    return mine[0].info.run_id if mine else None
+
+
+@contextlib.contextmanager
+def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Iterator[Any]:
+    """A new run for this pipeline execution: named, tagged, described, every param logged
+    (params.yaml's values, flattened: `train.learning_rate`, `model.hidden_layers.0.units`)."""
+    import mlflow
+
+    from mnist_pipeline.params import flatten
+
+    flat = flatten(params)
+    changes = changed_params(flat)
+    tags = {**run_tags(params.data.dataset, dataset_sha256), **tags,
+            DESCRIPTION_TAG: describe(params, dataset_sha256, changes)}  # fmt: skip
+    name = run_name(mlflow.MlflowClient(), experiment_id, changes)
+    with active_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        mlflow.log_params(stringify(flat))
+        yield run
+
+
+@contextlib.contextmanager
+def model_run(experiment_id: str, weights_sha256: str, params, dataset_sha256: str
+              ) -> Iterator[Any]:  # fmt: skip
+    """The run that produced these weights, resumed; or a new, equally tagged run when there
+    is none for this experiment (store wiped, or the weights came from elsewhere)."""
+    run_id = find_run(experiment_id, weights_sha256)
+    if run_id is not None:
+        with active_run(run_id=run_id) as run:
+            yield run
+        return
+    log.warning("no MLflow run has weights %s: starting a new one", weights_sha256[:12])
+    with new_run(experiment_id, params, dataset_sha256, **{WEIGHTS_TAG: weights_sha256}) as run:
+        yield run
+
+
+# What a run holds.
+
+
 def epoch_metrics_callback():
-    """MLflow's Keras callback (per-epoch loss, accuracy, val_* at step=epoch, the model
-    summary, optimizer params) without its `on_test_end`, which would log each epoch's
-    validation metrics again, all at step 0."""
-    from mlflow.keras import MlflowCallback
+    """A Keras callback logging the per-epoch metrics at step = the epoch as Keras prints
+    it ("Epoch 3/10" is step 3). Not `mlflow.keras.MlflowCallback`: it numbers epochs from
+    0 and logs 16 `optimizer_*` params that duplicate params.yaml's."""
+    import keras
+    import mlflow
 
-    class EpochMetricsCallback(MlflowCallback):
-        def on_test_end(self, logs=None):
-            pass
+    class EpochMetrics(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs = logs or {}
+            mlflow.log_metrics({name: float(logs[name]) for name in EPOCH_METRICS if name in logs},
+                               step=epoch + 1)  # fmt: skip
 
-    return EpochMetricsCallback()
+    return EpochMetrics()
 
 
 def log_dataset(name: str, split: dict, digest: str, context: str) -> None:
@@ -183,10 +328,10 @@ def log_dataset(name: str, split: dict, digest: str, context: str) -> None:
     mlflow.log_input(dataset, context=context)
 
 
-def log_keras_model(model, input_dim: int, num_classes: int) -> None:
+def log_keras_model(model, input_dim: int, num_classes: int, epochs: int) -> None:
     """Log the model loadable by `mlflow.pyfunc.load_model`: float32 N x input_dim in,
-    class probabilities out. Requirements are given, not inferred (inference re-imports
-    the model in a subprocess and costs many seconds)."""
+    class probabilities out, with the final epoch's metrics (step `epochs`). Requirements
+    are given, not inferred (inference re-imports the model in a subprocess, seconds)."""
     import keras
     import mlflow
     import numpy as np
@@ -202,4 +347,56 @@ def log_keras_model(model, input_dim: int, num_classes: int) -> None:
         f"{package}=={importlib.metadata.version(package)}"
         for package in backend_packages.get(keras.backend.backend(), [])
     ]
-    mlflow.keras.log_model(model, name="model", signature=signature, pip_requirements=requirements)
+    mlflow.keras.log_model(model, name="model", signature=signature,
+                           pip_requirements=requirements, step=epochs)  # fmt: skip
+
+
+def tag_weights(weights_sha256: str) -> None:
+    import mlflow
+
+    mlflow.set_tag(WEIGHTS_TAG, weights_sha256)
+
+
+def log_training_outputs() -> None:
+    import mlflow
+
+    mlflow.log_artifact(paths.HISTORY)
+    mlflow.log_artifact(paths.MODEL_SUMMARY)
+
+
+def log_evaluation() -> None:
+    """Log evaluate's outputs into the active run: its test metrics, metrics.json and the
+    per-class table."""
+    import mlflow
+
+    mlflow.log_metrics(json.loads(Path(paths.EVALUATED).read_text())["test_metrics"])
+    mlflow.log_artifact(paths.METRICS)
+    mlflow.log_artifact(paths.PER_CLASS)
+
+
+def log_figures() -> None:
+    import mlflow
+
+    mlflow.log_artifacts(paths.FIGURES_DIR, artifact_path="figures")
+
+
+def evaluated_weights() -> str | None:
+    """The weights hash evaluate's outputs on disk were computed from, if any."""
+    try:
+        return json.loads(Path(paths.EVALUATED).read_text()).get(WEIGHTS_TAG)
+    except (OSError, ValueError):
+        return None
+
+
+def complete_from_outputs(weights_sha256: str) -> bool:
+    """In train's run: when evaluate's outputs on disk already belong to these weights, DVC
+    will skip evaluate and plot, so log their outputs here (the run is then complete).
+    Deliberately not deps of train (they are its downstream outputs): they only feed
+    tracking, never a DVC output."""
+    if evaluated_weights() != weights_sha256:
+        return False
+    log_evaluation()
+    if all(Path(figure).is_file() for figure in paths.FIGURES):
+        log_figures()
+    log.info("evaluation outputs already match these weights: logged them into this run")
+    return True

@@ -11,9 +11,10 @@ import sys
 
 import numpy as np
 
-log = logging.getLogger(__name__)
+from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.history import EPOCH_METRICS
 
-HISTORY_COLUMNS = ("epoch", "loss", "accuracy", "val_loss", "val_accuracy")
+log = logging.getLogger(__name__)
 
 
 def select_backend(backend: str, threads: int) -> None:
@@ -26,7 +27,7 @@ def select_backend(backend: str, threads: int) -> None:
     """
     if importlib.util.find_spec(backend) is None:
         install = {"jax": "the project's 'jax' extra: `uv sync --extra jax`"}
-        raise ValueError(
+        raise ParamsError(
             f"train.backend: {backend!r} is not installed (expected "
             f"{install.get(backend, 'the locked environment: `make setup`')}, "
             "or choose another train.backend)"
@@ -91,7 +92,8 @@ def one_hot(labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
 
 
 def fit(model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=()) -> list[dict]:
-    """Fit on train with val as validation data; one dict per epoch (HISTORY_COLUMNS)."""
+    """Fit on train with val as validation data; one dict per epoch (history.HISTORY_COLUMNS),
+    epochs numbered 1..N as Keras prints them."""
     history = model.fit(
         train["x"],
         one_hot(train["y"]),
@@ -104,32 +106,11 @@ def fit(model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=(
     )
     return [
         {
-            "epoch": epoch,
-            **{name: float(history.history[name][epoch]) for name in HISTORY_COLUMNS[1:]},
+            "epoch": epoch + 1,
+            **{name: float(history.history[name][epoch]) for name in EPOCH_METRICS},
         }
         for epoch in range(epochs)
     ]
-
-
-def history_csv(rows: list[dict]) -> str:
-    """CSV with full float precision (repr), so equal histories give equal bytes."""
-    lines = [",".join(HISTORY_COLUMNS)]
-    lines += [",".join(repr(row[column]) for column in HISTORY_COLUMNS) for row in rows]
-    return "\n".join(lines) + "\n"
-
-
-def read_history_csv(text: str) -> dict[str, np.ndarray]:
-    """{"epoch": [0, 1, ...], "loss": [...], ...} from `history_csv` output."""
-    header, *rows = text.splitlines()
-    columns = header.split(",")
-    if tuple(columns) != HISTORY_COLUMNS:
-        raise ValueError(f"history CSV: columns {columns}, expected {list(HISTORY_COLUMNS)}")
-    values = np.array([[float(value) for value in row.split(",")] for row in rows]).reshape(
-        len(rows), len(columns)
-    )
-    history = {name: values[:, index] for index, name in enumerate(columns)}
-    history["epoch"] = history["epoch"].astype(int)
-    return history
 
 
 def weights_npz(weights: dict[str, np.ndarray]) -> bytes:

@@ -1,0 +1,28 @@
+"""The errors we anticipate, by kind. Stages and the CLI print these as one line and exit 1;
+anything else is a bug in our code or a library's and keeps its full traceback."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Something the user can fix: bad data, bad params, a missing input, ..."""
+
+
+class ParamsError(PipelineError):
+    """A parameter is missing, unknown, of the wrong type or out of range."""
+
+
+class DataError(PipelineError):
+    """An input file's content is not what it must be (checksum, format, shape, columns)."""
+
+
+class MissingInputError(PipelineError):
+    """A stage's input does not exist (an earlier stage has not run)."""
+
+
+class TrackingError(PipelineError):
+    """The MLflow tracking store cannot be reached or used."""
+
+
+class RunError(PipelineError):
+    """A run reference names no run, several runs, or runs that cannot be compared."""
