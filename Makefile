@@ -42,6 +42,6 @@ lint: setup
 	ruff check .
 	ruff format --check .
 
-# The MLflow UI on the project's embedded store.
+# The MLflow UI on the project's store: prints the experiment's runs page, then serves it.
 ui: setup
-	mlflow ui --backend-store-uri "sqlite:///$(CURDIR)/mlflow.db" --host 127.0.0.1 --port 5000
+	mnist-pipeline ui

@@ -52,7 +52,7 @@ def measure(variant: str, epochs: int) -> dict:
         tf.config.experimental.enable_op_determinism()
     else:
         training.configure_determinism(params.seed, params.train.threads)
-    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
     model = mlp.build_model(spec)
     steps = 1 if variant == "default" else params.train.steps_per_execution
     mlp.compile_model(model, params.train.optimizer, params.train.learning_rate, steps)

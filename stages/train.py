@@ -27,7 +27,7 @@ def main() -> None:
     from mnist_pipeline.architecture import model_spec
 
     training.configure_determinism(params.seed, params.train.threads)
-    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.hidden_layers])
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
     model = mlp.build_model(spec)
     mlp.compile_model(
         model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution

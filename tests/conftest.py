@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import json
 import os
 import shutil
 import subprocess
@@ -11,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_MNIST = ROOT.parent / "shared" / "data" / "mnist"
@@ -67,15 +67,12 @@ def tiny_mirror(tmp_path: Path, tiny_arrays: dict) -> Path:
 
 
 def edit_params(path: Path, **changes: object) -> None:
-    """Set dotted keys in a params.yaml, e.g. edit_params(p, **{"train.epochs": 1})."""
-    params = yaml.safe_load(path.read_text())
-    for dotted, value in changes.items():
-        *parents, leaf = dotted.split(".")
-        node = params
-        for key in parents:
-            node = node[key]
-        node[leaf] = value
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    """Set dotted keys in a params.yaml, e.g. edit_params(p, **{"train.epochs": 1}), the way
+    `dvc exp run -S` does (comments and layout kept)."""
+    from dvc.utils.hydra import apply_overrides
+
+    apply_overrides(path, [f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+                           for key, value in changes.items()])  # fmt: skip
 
 
 @pytest.fixture
@@ -137,7 +134,8 @@ def git_commit_all(directory: Path, message: str) -> None:
     """Commit everything not ignored, as a test user (CI may have no git identity)."""
     identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     subprocess.run(["git", "add", "-A"], cwd=directory, check=True)
-    subprocess.run(["git", *identity, "commit", "-qm", message], cwd=directory, check=True)
+    subprocess.run(["git", *identity, "commit", "--allow-empty", "-qm", message], cwd=directory,
+                   check=True)  # fmt: skip
 
 
 def copy_repository(destination: Path) -> None:

@@ -42,8 +42,8 @@ def test_handcrafted_predictions_give_known_metrics():
         {"precision": 2 / 3, "recall": 2 / 3, "f1": 2 / 3, "support": 3}
     )
     assert metrics["per_class"]["bird"] == {"precision": 0, "recall": 0, "f1": 0, "support": 1}
-    assert metrics["test"]["precision_macro"] == pytest.approx((5 / 6 + 2 / 3) / 3)
-    assert metrics["test"]["recall_macro"] == pytest.approx((5 / 6 + 2 / 3) / 3)
+    assert metrics["test"]["macro_precision"] == pytest.approx((5 / 6 + 2 / 3) / 3)
+    assert metrics["test"]["macro_recall"] == pytest.approx((5 / 6 + 2 / 3) / 3)
     # Cross-entropy: -mean(log p(true class)): 7 right at 0.8, 3 wrong at 0.1.
     assert metrics["test"]["loss"] == pytest.approx(-(7 * np.log(0.8) + 3 * np.log(0.1)) / 10)
 
@@ -86,7 +86,7 @@ def test_headline_metrics_and_mlflow_names_come_from_one_result():
     logged = mlflow_test_metrics(metrics)
     assert tuple(logged) == TEST_METRICS
     assert logged["test_accuracy"] == metrics["test"]["accuracy"]
-    assert logged["test_precision_macro"] == pytest.approx((5 / 6 + 2 / 3) / 3)
+    assert logged["test_macro_precision"] == pytest.approx((5 / 6 + 2 / 3) / 3)
 
 
 def test_per_class_csv_keeps_every_class_and_full_precision():

@@ -21,8 +21,8 @@ def test_defaults_reproduce_the_reference_notebook():
     assert params.split.val_fraction == 0.2
     assert (params.train.batch_size, params.train.epochs) == (128, 10)
     assert (params.train.optimizer, params.train.learning_rate) == ("adam", 0.001)
-    layers = [(layer.units, layer.activation) for layer in params.model.hidden_layers]
-    assert layers == [(128, "linear"), (64, "relu")]
+    layers = [(name, layer.units, layer.activation) for name, layer in params.model.items()]
+    assert layers == [("hidden_1", 128, "linear"), ("hidden_2", 64, "relu")]
 
 
 @pytest.mark.parametrize(
@@ -58,8 +58,8 @@ def test_missing_and_nested_keys_are_named(raw):
 
 
 def test_nested_layer_keys_are_named(raw):
-    raw["model"]["hidden_layers"][1]["activation"] = "swish"
-    with pytest.raises(ParamsError, match=r"model\.hidden_layers\.1\.activation: expected one of"):
+    raw["model"]["hidden_2"]["activation"] = "swish"
+    with pytest.raises(ParamsError, match=r"model\.hidden_2\.activation: expected one of"):
         parse_params(raw)
 
 
@@ -85,6 +85,15 @@ def test_missing_file_and_bad_yaml(tmp_path):
 def test_flatten_uses_dotted_keys(raw):
     flat = flatten(parse_params(raw))
     assert flat["train.batch_size"] == 128
-    assert flat["model.hidden_layers.0.units"] == 128
-    assert flat["model.hidden_layers.0.activation"] == "linear"
+    assert flat["model.hidden_1.units"] == 128
+    assert flat["model.hidden_1.activation"] == "linear"
     assert all(not isinstance(value, dict | list) for value in flat.values())
+
+
+@pytest.mark.parametrize("layers", [{"hidden_2": {"units": 8, "activation": "relu"}},
+                                    {"hidden_1": {"units": 8, "activation": "relu"},
+                                     "hidden_3": {"units": 8, "activation": "relu"}}])  # fmt: skip
+def test_hidden_layers_must_be_named_in_order(raw, layers):
+    raw["model"] = layers
+    with pytest.raises(ParamsError, match=r"^model: expected hidden layers named hidden_1, hidd"):
+        parse_params(raw)

@@ -8,13 +8,16 @@ from pathlib import Path
 
 import pytest
 
+from mnist_pipeline import paths
+from mnist_pipeline.evaluation import HEADLINE_METRICS, TEST_METRICS
 from mnist_pipeline.reprocheck import stages_run
 
 from conftest import edit_params, git_commit_all, tiny_repository_copy
 
 pytestmark = pytest.mark.slow
+mlflow = pytest.importorskip("mlflow")
 
-FIGURES = ("samples.png", "loss.png", "accuracy.png", "predictions.png", "confusion_matrix.png")
+FIGURES = tuple(Path(figure).name for figure in paths.FIGURES)
 
 
 def dvc(*arguments: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
@@ -44,8 +47,11 @@ def test_every_stage_ran_in_order(pipeline):
 def test_outputs_have_sane_content(pipeline):
     project, _, _ = pipeline
     metrics = json.loads((project / "reports/evaluate/metrics.json").read_text())
+    assert list(metrics) == ["test"] and list(metrics["test"]) == sorted(HEADLINE_METRICS)
     assert 0 <= metrics["test"]["accuracy"] <= 1 and metrics["test"]["loss"] > 0
-    assert sum(entry["support"] for entry in metrics["per_class"].values()) == 50
+    per_class = (project / "reports/evaluate/per_class.csv").read_text().splitlines()
+    assert per_class[0] == "class,precision,recall,f1,support" and len(per_class) == 11
+    assert sum(int(row.rsplit(",", 1)[1]) for row in per_class[1:]) == 50
     predictions = (project / "reports/evaluate/predictions.csv").read_text().splitlines()
     assert predictions[0] == "actual,predicted" and len(predictions) == 51
     assert len((project / "reports/train/history.csv").read_text().splitlines()) == 3
@@ -66,15 +72,30 @@ def test_dvc_metrics_show_lists_test_accuracy(pipeline):
     )
 
 
-def test_mlflow_run_of_the_model_holds_metrics_and_figures(pipeline):
-    mlflow = pytest.importorskip("mlflow")
-    project, _, _ = pipeline
+def store(project: Path):
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
-    experiment = client.get_experiment_by_name("mnist-pipeline")
-    (run,) = client.search_runs([experiment.experiment_id])
-    assert {"test_accuracy", "test_loss", "val_accuracy"} <= set(run.data.metrics)
+    return client, client.get_experiment_by_name("mnist-pipeline")
+
+
+def assert_complete(client, run) -> None:
+    """What the README promises of every run that trained a model."""
+    assert set(TEST_METRICS) <= set(run.data.metrics), run.info.run_name
+    steps = [point.step for point in client.get_metric_history(run.info.run_id, "val_loss")]
+    assert steps == [1, 2], run.info.run_name
+    artifacts = {artifact.path for artifact in client.list_artifacts(run.info.run_id)}
+    assert {"metrics.json", "per_class.csv", "history.csv", "model_summary.txt"} <= artifacts
     figures = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "figures")}
-    assert figures == {f"figures/{name}" for name in FIGURES}
+    assert figures == {f"figures/{name}" for name in FIGURES}, run.info.run_name
+    assert run.outputs.model_outputs, f"{run.info.run_name}: no logged model"
+    assert not any(name.startswith("optimizer_") for name in run.data.params)
+
+
+def test_mlflow_run_of_the_model_holds_metrics_and_figures(pipeline):
+    project, _, _ = pipeline
+    client, experiment = store(project)
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert_complete(client, run)
+    assert run.info.status == "FINISHED"
     assert experiment.artifact_location == (project / "mlartifacts").as_uri()
 
 
@@ -112,3 +133,57 @@ def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
         assert (clone / path).read_bytes() == (project / path).read_bytes(), path
     assert "up to date" in dvc("status", cwd=clone, env=env).stdout
     assert stages_run(dvc("repro", cwd=clone, env=env).stdout) == []
+
+
+def test_a_repro_that_skips_evaluate_and_plot_still_leaves_a_complete_run(pipeline):
+    """As on a fresh clone: the committed evaluation outputs already belong to the weights
+    train gives, so DVC skips evaluate and plot; train's run is completed from them."""
+    project, env, _ = pipeline
+    dvc("repro", cwd=project, env=env)
+    rerun = dvc("repro", "--force", "--single-item", "train", cwd=project, env=env)
+    assert stages_run(rerun.stdout) == ["train"]
+    assert stages_run(dvc("repro", cwd=project, env=env).stdout) == []  # nothing stale
+    client, experiment = store(project)
+    newest = client.search_runs([experiment.experiment_id],
+                                order_by=["attributes.start_time DESC"])[0]  # fmt: skip
+    assert_complete(client, newest)
+    assert "logged them into this run" in rerun.stdout + rerun.stderr
+
+
+def test_experiments_get_their_own_named_complete_runs_even_with_identical_weights(pipeline):
+    """Two --temp experiments whose weights are identical (steps_per_execution does not
+    change the arithmetic) each get their own run, named after the experiment, complete."""
+    project, env, _ = pipeline
+    dvc("repro", cwd=project, env=env)
+    git_commit_all(project, "pipeline outputs")
+    for name, steps in (("steps-2", 2), ("steps-3", 3)):
+        dvc("exp", "run", "--temp", "--name", name, "--set-param",
+            f"train.steps_per_execution={steps}", cwd=project, env=env)  # fmt: skip
+    client, experiment = store(project)
+    found = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
+    first, second = found["steps-2"], found["steps-3"]
+    assert first.data.tags["dvc_experiment"] == "steps-2"
+    assert first.data.tags["weights_sha256"] == second.data.tags["weights_sha256"]
+    for run in (first, second):
+        assert_complete(client, run)
+        assert "train.steps_per_execution" in run.data.tags["mlflow.note.content"]
+    names = [run.info.run_name for run in client.search_runs([experiment.experiment_id])]
+    assert len(names) == len(set(names)), names  # every run its own name
+
+
+def test_exp_run_set_param_changes_exactly_one_line_of_params_yaml(pipeline):
+    """`dvc exp run -S` rewrites params.yaml: only the value set may differ (comments,
+    layout and order kept). Last in this module: it applies the experiment to the workspace."""
+    project, env, _ = pipeline
+    dvc("repro", cwd=project, env=env)
+    git_commit_all(project, "pipeline outputs")
+    before = (project / "params.yaml").read_text().splitlines()
+    dvc("exp", "run", "--name", "one-epoch", "--set-param", "train.epochs=1", cwd=project, env=env)
+    after = (project / "params.yaml").read_text().splitlines()
+    assert len(after) == len(before)
+    changed = [(old, new) for old, new in zip(before, after, strict=True) if old != new]
+    assert changed == [("  epochs: 2", "  epochs: 1")]
+    client, experiment = store(project)
+    (run,) = client.search_runs([experiment.experiment_id], "attributes.run_name = 'one-epoch'")
+    assert_complete_but_for_epochs = set(TEST_METRICS) <= set(run.data.metrics)
+    assert assert_complete_but_for_epochs and run.data.tags["dvc_experiment"] == "one-epoch"

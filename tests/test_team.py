@@ -67,8 +67,8 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
     assert run.data.params["train.epochs"] == "2"
     steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
-    assert steps == [0, 1]
-    assert {"test_accuracy", "test_loss", "test_f1_macro"} <= set(run.data.metrics)
+    assert steps == [1, 2]
+    assert {"test_accuracy", "test_loss", "test_macro_f1"} <= set(run.data.metrics)
     figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
     assert "figures/confusion_matrix.png" in figures and len(figures) == 5
     mlflow.set_tracking_uri(SERVER)  # `models:/` URIs resolve through the global tracking URI

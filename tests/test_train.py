@@ -41,7 +41,7 @@ def test_history_has_one_row_per_epoch(trained):
     lines = (directory / "reports/train/history.csv").read_text().splitlines()
     assert lines[0] == "epoch,loss,accuracy,val_loss,val_accuracy"
     rows = [[float(value) for value in line.split(",")] for line in lines[1:]]
-    assert [row[0] for row in rows] == [0, 1]
+    assert [row[0] for row in rows] == [1, 2]  # as Keras prints them: "Epoch 1/2"
     assert all(0 <= row[2] <= 1 and 0 <= row[4] <= 1 and row[1] > 0 for row in rows)
 
 
@@ -61,17 +61,39 @@ def test_run_holds_every_param(mlflow_run):
     from mnist_pipeline.params import flatten, load_params
 
     _, run, _ = mlflow_run
-    assert set(flatten(load_params("params.yaml"))) <= set(run.data.params)
+    assert set(run.data.params) == set(flatten(load_params("params.yaml")))  # nothing else
     assert run.data.params["train.epochs"] == "2"
-    assert run.data.params["model.hidden_layers.0.activation"] == "null"
+    assert run.data.params["train.learning_rate"] == "0.001"  # as written, not float32's
+    assert run.data.params["model.hidden_1.activation"] == "linear"
 
 
-def test_per_epoch_metrics_are_logged_at_each_epoch(mlflow_run):
+def test_per_epoch_metrics_are_logged_at_each_epoch_numbered_from_1(mlflow_run, trained):
     client, run, _ = mlflow_run
-    for metric in ("loss", "accuracy", "val_loss", "val_accuracy"):
-        steps = [entry.step for entry in client.get_metric_history(run.info.run_id, metric)]
-        assert steps == [0, 1], metric
+    directory, _, _ = trained
+    history = (directory / "reports/train/history.csv").read_text().splitlines()[1:]
+    for column, metric in enumerate(("loss", "accuracy", "val_loss", "val_accuracy"), start=1):
+        points = client.get_metric_history(run.info.run_id, metric)
+        assert [entry.step for entry in points] == [1, 2], metric
+        assert [entry.value for entry in points] == [float(row.split(",")[column])
+                                                     for row in history]  # fmt: skip
     assert not any(name.startswith("validation_") for name in run.data.metrics)
+
+
+def test_runs_have_distinct_readable_names_and_a_description(mlflow_run):
+    client, run, experiment = mlflow_run
+    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
+    commit = runs[0].data.tags["git_commit"][:7]
+    assert [r.info.run_name for r in runs] == [f"{commit} #1", f"{commit} #2"]
+    description = run.data.tags["mlflow.note.content"]
+    assert "mnist" in description and "784 - 128 linear-64 relu - 10" in description
+
+
+def test_the_logged_model_carries_the_final_epoch_metrics(mlflow_run):
+    client, run, _ = mlflow_run
+    model = client.get_logged_model(run.outputs.model_outputs[0].model_id)
+    final = {metric.key: metric.value for metric in model.metrics}
+    assert final["val_accuracy"] == run.data.metrics["val_accuracy"]  # epoch 2, the last
+    assert {metric.step for metric in model.metrics} == {2}
 
 
 def test_tags_identify_data_code_and_weights(mlflow_run, trained):
@@ -177,7 +199,7 @@ def test_jax_run_is_tracked_and_its_model_predicts_like_numpy_inference(trained_
     experiment = client.get_experiment_by_name("mnist-pipeline")
     run = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])[0]
     assert run.data.params["train.backend"] == "jax"
-    assert [entry.step for entry in client.get_metric_history(run.info.run_id, "loss")] == [0, 1]
+    assert [entry.step for entry in client.get_metric_history(run.info.run_id, "loss")] == [1, 2]
     mlflow.set_tracking_uri(env["MLFLOW_TRACKING_URI"])
     model_uri = f"models:/{run.outputs.model_outputs[0].model_id}"
     requirements = Path(mlflow.pyfunc.get_model_dependencies(model_uri)).read_text()

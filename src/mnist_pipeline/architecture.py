@@ -31,9 +31,14 @@ def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def hidden_layer_name(index: int) -> str:
+    """hidden_1, hidden_2, ...: in params.yaml, the Keras model and the weights file."""
+    return f"hidden_{index + 1}"
+
+
 def layer_names(spec: dict[str, Any]) -> list[str]:
     """hidden_1, hidden_2, ..., output."""
-    return [f"hidden_{i + 1}" for i in range(len(spec["hidden_layers"]))] + [OUTPUT_LAYER]
+    return [hidden_layer_name(i) for i in range(len(spec["hidden_layers"]))] + [OUTPUT_LAYER]
 
 
 def weight_key(layer: str, variable: str) -> str:

@@ -57,6 +57,32 @@ def _diff(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _ui(arguments: argparse.Namespace) -> int:
+    """Print the experiment's runs page in the model-training view, then serve the UI on the
+    embedded store (a tracking server serves its own UI: only its URL is printed)."""
+    import os
+
+    from mnist_pipeline import tracking
+    from mnist_pipeline.params import load_params
+
+    experiment = arguments.experiment or load_params().tracking.experiment
+    uri = tracking.tracking_uri()
+    served = uri.startswith("sqlite:")
+    base = f"http://{arguments.host}:{arguments.port}" if served else uri.rstrip("/")
+    tracking.check_reachable(uri)
+    from mlflow import MlflowClient
+
+    found = MlflowClient(uri).get_experiment_by_name(experiment)
+    page = f"#/experiments/{found.experiment_id}/runs" if found else "#/experiments"
+    page += "?workflowType=machine_learning"  # not the GenAI view (traces, prompts)
+    print(f"MLflow UI, experiment {experiment!r}: {base}/{page}", flush=True)
+    if not served:
+        return 0
+    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", arguments.host,
+               "--port", str(arguments.port)]  # fmt: skip
+    os.execvp(command[0], command)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -99,6 +125,15 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--plot", metavar="FILE", help="write both runs' curves to this PNG")
     diff.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
     diff.set_defaults(handler=_diff)
+
+    ui = commands.add_parser(
+        "ui", help="print the URL of the experiment's runs, and serve the MLflow UI on the "
+        "embedded store",
+    )  # fmt: skip
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+    ui.set_defaults(handler=_ui)
 
     arguments = parser.parse_args(argv)
     from mnist_pipeline.errors import PipelineError

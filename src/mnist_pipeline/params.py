@@ -16,7 +16,7 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.architecture import ACTIVATIONS, OPTIMIZERS
+from mnist_pipeline.architecture import ACTIVATIONS, OPTIMIZERS, hidden_layer_name
 from mnist_pipeline.datasets import DATASETS
 from mnist_pipeline.errors import ParamsError
 from mnist_pipeline.preprocessing import SCALINGS
@@ -60,9 +60,8 @@ class HiddenLayer:
     activation: str = field(metadata=_one_of(ACTIVATIONS))
 
 
-@dataclass(frozen=True)
-class ModelParams:
-    hidden_layers: list[HiddenLayer]
+def _layers_in_order(layers: dict[str, HiddenLayer]) -> bool:
+    return list(layers) == [hidden_layer_name(index) for index in range(len(layers))]
 
 
 @dataclass(frozen=True)
@@ -103,7 +102,11 @@ class Params:
     data: DataParams
     prepare: PrepareParams
     split: SplitParams
-    model: ModelParams
+    # The hidden layers by name, in order. A mapping, not a list: `dvc exp run -S` rewrites
+    # a list whole (losing its comments and layout) but a mapping key by key.
+    model: dict[str, HiddenLayer] = field(
+        metadata=_check(_layers_in_order, "hidden layers named hidden_1, hidden_2, ... in order")
+    )
     train: TrainParams
     tracking: TrackingParams
     plot: PlotParams
@@ -127,7 +130,7 @@ def parse_params(raw: Any) -> Params:
 
 
 def flatten(params: Any, prefix: str = "") -> dict[str, Any]:
-    """`{"train.batch_size": 128, "model.hidden_layers.0.units": 128, ...}` for tracking."""
+    """`{"train.batch_size": 128, "model.hidden_1.units": 128, ...}` for tracking."""
     if dataclasses.is_dataclass(params):
         params = dataclasses.asdict(params)
     if isinstance(params, dict):
@@ -168,11 +171,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
-    if origin is list:
-        if not isinstance(value, list):
-            raise ParamsError(f"{key}: expected a list, got {value!r}")
-        (item,) = typing.get_args(hint)
-        return [_convert(item, entry, f"{key}.{index}") for index, entry in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ParamsError(f"{key}: expected a mapping, got {value!r}")
+        _, item = typing.get_args(hint)
+        return {name: _convert(item, entry, f"{key}.{name}") for name, entry in value.items()}
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in typing.get_args(hint):
             return None

@@ -32,7 +32,7 @@ from typing import Any
 
 from mnist_pipeline import paths
 from mnist_pipeline.errors import TrackingError
-from mnist_pipeline.history import EPOCH_METRICS
+from mnist_pipeline.history import EPOCH_METRICS, read_history_csv
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +221,7 @@ def run_name(client, experiment_id: str, changes: dict[str, Any]) -> str:
 
 def describe(params, dataset_sha256: str, changes: dict[str, Any]) -> str:
     """The run page's description: data, model, training, and what differs from the commit."""
-    layers = "-".join(f"{layer.units} {layer.activation}" for layer in params.model.hidden_layers)
+    layers = "-".join(f"{layer.units} {layer.activation}" for layer in params.model.values())
     train = params.train
     lines = [
         f"**Data**: {params.data.dataset} (content sha256 {dataset_sha256[:12]}), "
@@ -270,7 +270,7 @@ def find_run(experiment_id: str, weights_sha256: str) -> str | None:
 @contextlib.contextmanager
 def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Iterator[Any]:
     """A new run for this pipeline execution: named, tagged, described, every param logged
-    (params.yaml's values, flattened: `train.learning_rate`, `model.hidden_layers.0.units`)."""
+    (params.yaml's values, flattened: `train.learning_rate`, `model.hidden_1.units`)."""
     import mlflow
 
     from mnist_pipeline.params import flatten
@@ -297,6 +297,11 @@ def model_run(experiment_id: str, weights_sha256: str, params, dataset_sha256: s
         return
     log.warning("no MLflow run has weights %s: starting a new one", weights_sha256[:12])
     with new_run(experiment_id, params, dataset_sha256, **{WEIGHTS_TAG: weights_sha256}) as run:
+        # Train did not run in this execution (its outputs were up to date): give the run
+        # what the outputs on disk hold for these weights, so it is as complete as can be.
+        log_history()
+        log_training_outputs()
+        complete_from_outputs(weights_sha256)
         yield run
 
 
@@ -357,6 +362,16 @@ def tag_weights(weights_sha256: str) -> None:
     mlflow.set_tag(WEIGHTS_TAG, weights_sha256)
 
 
+def log_history() -> None:
+    """The per-epoch metrics from history.csv, as the epoch callback logs them during fit."""
+    import mlflow
+
+    history = read_history_csv(Path(paths.HISTORY).read_text())
+    for index, epoch in enumerate(history["epoch"]):
+        mlflow.log_metrics({name: float(history[name][index]) for name in EPOCH_METRICS},
+                           step=int(epoch))  # fmt: skip
+
+
 def log_training_outputs() -> None:
     import mlflow
 
@@ -389,8 +404,8 @@ def evaluated_weights() -> str | None:
 
 
 def complete_from_outputs(weights_sha256: str) -> bool:
-    """In train's run: when evaluate's outputs on disk already belong to these weights, DVC
-    will skip evaluate and plot, so log their outputs here (the run is then complete).
+    """When evaluate's outputs on disk already belong to these weights, DVC skips evaluate
+    and plot: log their outputs into the active run (train's), so it is complete anyway.
     Deliberately not deps of train (they are its downstream outputs): they only feed
     tracking, never a DVC output."""
     if evaluated_weights() != weights_sha256:
