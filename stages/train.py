@@ -7,15 +7,16 @@ reports/train/history.csv (per-epoch curves) and reports/train/model_summary.txt
 import dataclasses
 import os
 
-from mnist_pipeline import atomic, history, paths, tracking, training
+from mnist_pipeline import atomic, history, paths, quiet, tracking, training
 from mnist_pipeline.datasets import content_digest, sha256
 from mnist_pipeline.params import load_params
 from mnist_pipeline.stage import read_json, read_npz, run
 
 
 def main() -> None:
+    quiet.install()  # before TensorFlow loads: its known, harmless stderr noise filtered out
     params = load_params()
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's C++ chatter out
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ warnings and errors, not info
     training.select_backend(params.train.backend, params.train.threads)  # before keras loads
     # Before the slow part: an unreachable tracking server fails here, outputs untouched.
     experiment_id = tracking.connect(params.tracking.experiment)
