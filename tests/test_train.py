@@ -85,7 +85,7 @@ def test_runs_have_distinct_readable_names_and_a_description(mlflow_run):
     commit = runs[0].data.tags["git_commit"][:7]
     assert [r.info.run_name for r in runs] == [f"{commit} #1", f"{commit} #2"]
     description = run.data.tags["mlflow.note.content"]
-    assert "mnist" in description and "784 - 128 linear-64 relu - 10" in description
+    assert "mnist" in description and "784 → 128 linear → 64 relu → 10 softmax" in description
 
 
 def test_the_logged_model_carries_the_final_epoch_metrics(mlflow_run):

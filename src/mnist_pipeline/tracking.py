@@ -221,12 +221,12 @@ def run_name(client, experiment_id: str, changes: dict[str, Any]) -> str:
 
 def describe(params, dataset_sha256: str, changes: dict[str, Any]) -> str:
     """The run page's description: data, model, training, and what differs from the commit."""
-    layers = "-".join(f"{layer.units} {layer.activation}" for layer in params.model.values())
+    layers = "".join(f" → {layer.units} {layer.activation}" for layer in params.model.values())
     train = params.train
     lines = [
         f"**Data**: {params.data.dataset} (content sha256 {dataset_sha256[:12]}), "
         f"{params.prepare.scaling} scaling, seed {params.seed}",
-        f"**Model**: 784 - {layers} - 10 softmax",
+        f"**Model**: 784{layers} → 10 softmax",
         f"**Training**: {train.optimizer}, learning rate {train.learning_rate}, "
         f"{train.epochs} epochs, batch {train.batch_size}, {train.backend} backend",
         "**Changed from the commit**: "
