@@ -87,7 +87,10 @@ def assert_complete(client, run) -> None:
     figures = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "figures")}
     assert figures == {f"figures/{name}" for name in FIGURES}, run.info.run_name
     assert run.outputs.model_outputs, f"{run.info.run_name}: no logged model"
+    model = client.get_logged_model(run.outputs.model_outputs[0].model_id)
+    assert {metric.key for metric in model.metrics} >= {"val_accuracy", "test_accuracy"}
     assert not any(name.startswith("optimizer_") for name in run.data.params)
+    assert not any(tag.startswith("mnist_pipeline.process") for tag in run.data.tags)
 
 
 def test_mlflow_run_of_the_model_holds_metrics_and_figures(pipeline):

@@ -76,6 +76,8 @@ def test_sigkill_mid_fit_is_marked_killed_by_the_next_stage_not_before(project):
     assert f"its process {train.pid} is gone; marked KILLED" in result.stderr
     assert status(env, run.info.run_id) == "KILLED"
     assert not (directory / "models").exists()  # nothing half-written
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    assert "mnist_pipeline.process.pid" not in client.get_run(run.info.run_id).data.tags
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])

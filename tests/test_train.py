@@ -9,6 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_pipeline.errors import ParamsError
+
 from conftest import make_tiny_project, run_stage
 
 pytestmark = pytest.mark.slow
@@ -84,6 +86,8 @@ def test_runs_have_distinct_readable_names_and_a_description(mlflow_run):
     runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"])
     commit = runs[0].data.tags["git_commit"][:7]
     assert [r.info.run_name for r in runs] == [f"{commit} #1", f"{commit} #2"]
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert not any(tag.startswith("mnist_pipeline.process") for tag in run.data.tags)
     description = run.data.tags["mlflow.note.content"]
     assert "mnist" in description and "784 → 128 linear → 64 relu → 10 softmax" in description
 
@@ -232,5 +236,5 @@ def test_missing_backend_package_names_the_extra(monkeypatch):
     from mnist_pipeline import training
 
     monkeypatch.setattr(training.importlib.util, "find_spec", lambda name: None)
-    with pytest.raises(ValueError, match=r"'jax' is not installed .*uv sync --extra jax"):
+    with pytest.raises(ParamsError, match=r"'jax' is not installed .*uv sync --extra jax"):
         training.select_backend("jax", 1)

@@ -43,7 +43,16 @@ WEIGHTS_TAG = "weights_sha256"
 EXPERIMENT_TAG = "dvc_experiment"
 DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
 # Which process owns a RUNNING run, so a later stage can tell a dead run from a live one.
-HOST_TAG, PID_TAG, PROCESS_START_TAG = "process.host", "process.pid", "process.start"
+# Removed when the run ends (they would be noise on the run page and in the compare view).
+HOST_TAG = "mnist_pipeline.process.host"
+PID_TAG = "mnist_pipeline.process.pid"
+PROCESS_START_TAG = "mnist_pipeline.process.start"
+OWNER_TAGS = (HOST_TAG, PID_TAG, PROCESS_START_TAG)
+EXPERIMENT_DESCRIPTION = (
+    "Runs of the mnist-pipeline DVC pipeline: one per execution that trains a model, named "
+    "after its DVC experiment (or commit and changed params); per-epoch metrics at steps 1..N, "
+    "test metrics, figures and the model. Compare: tick runs, then Compare."
+)
 
 
 def tracking_uri() -> str:
@@ -113,7 +122,9 @@ def _experiment_id(mlflow, uri: str, experiment: str) -> str:
     location = (
         (paths.project_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
     )
-    return mlflow.create_experiment(experiment, artifact_location=location)
+    return mlflow.create_experiment(
+        experiment, artifact_location=location, tags={DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+    )
 
 
 # Run state: a run whose process died (SIGKILL, out of memory) stays RUNNING in MLflow.
@@ -146,6 +157,7 @@ def end_dead_runs(client, experiment_id: str) -> list[str]:
         if _process_start(int(tags[PID_TAG])) == tags.get(PROCESS_START_TAG):
             continue  # still running
         client.set_terminated(run.info.run_id, status="KILLED")
+        _remove_owner_tags(client, run.info.run_id)
         log.warning("MLflow run %s (%s): its process %s is gone; marked KILLED",
                     run.info.run_id[:8], run.info.run_name, tags[PID_TAG])  # fmt: skip
         ended.append(run.info.run_id)
@@ -163,9 +175,23 @@ def active_run(**start_run_arguments: Any) -> Iterator[Any]:
     try:
         yield run
     except BaseException as error:
-        mlflow.end_run("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        _end_run("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
-    mlflow.end_run("FINISHED")
+    _end_run("FINISHED")
+
+
+def _end_run(status: str) -> None:
+    import mlflow
+
+    _remove_owner_tags(mlflow.MlflowClient(), mlflow.active_run().info.run_id)
+    mlflow.end_run(status)
+
+
+def _remove_owner_tags(client, run_id: str) -> None:
+    present = client.get_run(run_id).data.tags
+    for tag in OWNER_TAGS:
+        if tag in present:
+            client.delete_tag(run_id, tag)
 
 
 # What a run is called and tagged with.
@@ -229,7 +255,7 @@ def describe(params, dataset_sha256: str, changes: dict[str, Any]) -> str:
         f"**Model**: 784{layers} → 10 softmax",
         f"**Training**: {train.optimizer}, learning rate {train.learning_rate}, "
         f"{train.epochs} epochs, batch {train.batch_size}, {train.backend} backend",
-        "**Changed from the commit**: "
+        "**Params changed from the commit**: "
         + (", ".join(f"`{key}={value}`" for key, value in changes.items()) or "nothing"),
     ]
     return "  \n".join(lines)
@@ -356,6 +382,15 @@ def log_keras_model(model, input_dim: int, num_classes: int, epochs: int) -> Non
                            pip_requirements=requirements, step=epochs)  # fmt: skip
 
 
+def _run_model_id() -> str | None:
+    """The id of the model the active run logged (its page then shows the test metrics)."""
+    import mlflow
+
+    run = mlflow.MlflowClient().get_run(mlflow.active_run().info.run_id)
+    outputs = run.outputs.model_outputs if run.outputs else []
+    return outputs[0].model_id if outputs else None
+
+
 def tag_weights(weights_sha256: str) -> None:
     import mlflow
 
@@ -384,7 +419,8 @@ def log_evaluation() -> None:
     per-class table."""
     import mlflow
 
-    mlflow.log_metrics(json.loads(Path(paths.EVALUATED).read_text())["test_metrics"])
+    metrics = json.loads(Path(paths.EVALUATED).read_text())["test_metrics"]
+    mlflow.log_metrics(metrics, model_id=_run_model_id())
     mlflow.log_artifact(paths.METRICS)
     mlflow.log_artifact(paths.PER_CLASS)
 
