@@ -130,6 +130,16 @@ def make_tiny_project(directory: Path, **params: object) -> tuple[Path, dict[str
     return directory, env
 
 
+def dvc(*arguments: str, cwd: Path, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run `dvc ARGUMENTS` in `cwd` with this interpreter's DVC; it must succeed."""
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *arguments], cwd=cwd, env=env,
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result
+
+
 def git_commit_all(directory: Path, message: str) -> None:
     """Commit everything not ignored, as a test user (CI may have no git identity)."""
     identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]

@@ -3,7 +3,6 @@ served through the mirror setting, with MLflow's default embedded store."""
 
 import json
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -12,21 +11,12 @@ from mnist_pipeline import paths
 from mnist_pipeline.evaluation import HEADLINE_METRICS, TEST_METRICS
 from mnist_pipeline.reprocheck import stages_run
 
-from conftest import edit_params, git_commit_all, tiny_repository_copy
+from conftest import dvc, edit_params, git_commit_all, tiny_repository_copy
 
 pytestmark = pytest.mark.slow
 mlflow = pytest.importorskip("mlflow")
 
 FIGURES = tuple(Path(figure).name for figure in paths.FIGURES)
-
-
-def dvc(*arguments: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *arguments], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")

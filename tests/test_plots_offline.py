@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from dvc_render.html import PAGE_HTML
 
-from conftest import ROOT, git_commit_all, tiny_repository_copy
+from conftest import ROOT, dvc, git_commit_all, tiny_repository_copy
 
 CHROMIUM = shutil.which("chromium")
 needs_chromium = pytest.mark.skipif(
@@ -43,15 +43,6 @@ def test_template_holds_the_vendored_libraries():
     script = ROOT / ".dvc" / "plots" / "inline_vega.py"
     result = subprocess.run([sys.executable, script, "--check"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-
-
-def dvc(*arguments: str, cwd: Path, env: dict) -> subprocess.CompletedProcess:
-    result = subprocess.run(
-        [sys.executable, "-m", "dvc", *arguments], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
 
 
 def write_run(project: Path, seed: int) -> None:
