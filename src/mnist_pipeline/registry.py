@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.evaluation import TEST_ACCURACY
-from mnist_pipeline.tracking import WEIGHTS_TAG, store_lock, tracking_uri
+from mnist_pipeline.tracking import RAW_IMAGE_MODEL, WEIGHTS_TAG, store_lock, tracking_uri
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +34,8 @@ PREVIOUS_CHAMPION_TAG = "previous_champion"
 DATASET_TAG, DATASET_SHA_TAG, COMMIT_TAG = "dataset", "dataset_sha256", "git_commit"
 # The run tags a version carries over (tracking.run_tags and tag_weights set them on the run).
 IDENTITY_TAGS = (DATASET_TAG, DATASET_SHA_TAG, WEIGHTS_TAG, COMMIT_TAG)
+# What a run records of the registry: its version (`name/version`) and the gate's decision.
+VERSION_RUN_TAG, DECISION_RUN_TAG = "registered_version", "champion_decision"
 
 
 @dataclass(frozen=True)
@@ -80,23 +82,40 @@ def publish(client, name: str, model_uri: str, run_tags: dict[str, str], accurac
             margin: float) -> Decision:  # fmt: skip
     """Make the logged model `model_uri` a version of `name` (unless these weights on this data
     already are one) and let the gate decide on the champion."""
-    import mlflow
-
-    tags = {key: run_tags[key] for key in IDENTITY_TAGS if key in run_tags}
     with store_lock(tracking_uri()):
-        existing = find_version(client, name, tags.get(WEIGHTS_TAG), tags.get(DATASET_SHA_TAG))
+        existing = find_version(client, name, run_tags.get(WEIGHTS_TAG),
+                                run_tags.get(DATASET_SHA_TAG))  # fmt: skip
         current = champion(client, name)
         before = (current.version, _accuracy(current)) if current else (None, None)
         if existing is not None:
             return Decision(name, existing.version, _accuracy(existing), *before, margin,
                             "registered")  # fmt: skip
-        tags[ACCURACY_TAG] = repr(accuracy)
-        version = mlflow.register_model(model_uri, name, tags=tags)
+        version = register(name, model_uri, run_tags, accuracy)
         if not beats(accuracy, before[1], margin):
             return Decision(name, version.version, accuracy, *before, margin, "kept")
         set_champion(client, name, version.version, before[0])
         return Decision(name, version.version, accuracy, *before, margin,
                         "promoted" if current else "first")  # fmt: skip
+
+
+def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: float):
+    """A new version of `name` (created if need be), tagged with the run's identity tags and
+    the test accuracy."""
+    import mlflow
+
+    tags = {key: run_tags[key] for key in IDENTITY_TAGS if key in run_tags}
+    return mlflow.register_model(model_uri, name, tags={**tags, ACCURACY_TAG: repr(accuracy)})
+
+
+def register_run_model(client, name: str, run):
+    """A version for the raw-image model `run` logged (for a manual promotion of a run that
+    the registry does not hold), or None if it logged none."""
+    for output in run.outputs.model_outputs if run.outputs else []:
+        if client.get_logged_model(output.model_id).name == RAW_IMAGE_MODEL:
+            accuracy = run.data.metrics[TEST_ACCURACY]
+            with store_lock(tracking_uri()):
+                return register(name, f"models:/{output.model_id}", run.data.tags, accuracy)
+    return None
 
 
 def find_version(client, name: str, weights_sha256: str | None, dataset_sha256: str | None):

@@ -34,8 +34,6 @@ log = logging.getLogger(__name__)
 
 # The files the model carries (keys of `context.artifacts`).
 SPEC, WEIGHTS, SCALING = "model_spec", "weights", "scaling"
-# Run tags saying what the gate did (the version tags are registry.py's).
-VERSION_RUN_TAG, DECISION_RUN_TAG = "registered_version", "champion_decision"
 # What loading the model imports. Pinned, not inferred: inference loads the model in a
 # subprocess to see what it imports, seconds for nothing.
 REQUIREMENTS = ("mlflow", "numpy", "pandas", "cloudpickle")
@@ -64,16 +62,20 @@ class RawImageModel(mlflow.pyfunc.PythonModel):
             raise MlflowException.invalid_parameter_value(str(error)) from None
 
 
+def input_schema():
+    """N x 28 x 28 uint8: raw images."""
+    from mlflow.types import Schema, TensorSpec
+
+    return Schema([TensorSpec(np.dtype(np.uint8), (-1, *IMAGE_SHAPE))])
+
+
 def signature(class_names: tuple[str, ...]):
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec, Schema
 
     columns = [ColSpec("string", LABEL), ColSpec("float", PROBABILITY)]
     columns += [ColSpec("float", name) for name in class_names]
-    return ModelSignature(
-        inputs=Schema([TensorSpec(np.dtype(np.uint8), (-1, *IMAGE_SHAPE))]),
-        outputs=Schema(columns),
-    )
+    return ModelSignature(inputs=input_schema(), outputs=Schema(columns))
 
 
 def log_model(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
@@ -140,7 +142,7 @@ def publish(spec: str, weights: str, scaling: str, dataset: str, example: np.nda
         client, registry_params.registered_name(dataset), f"models:/{model_id}", run.data.tags,
         run.data.metrics[TEST_ACCURACY], registry_params.champion_margin,
     )  # fmt: skip
-    mlflow.set_tags({VERSION_RUN_TAG: f"{decision.model_name}/{decision.version}",
-                     DECISION_RUN_TAG: decision.message})  # fmt: skip
+    mlflow.set_tags({registry.VERSION_RUN_TAG: f"{decision.model_name}/{decision.version}",
+                     registry.DECISION_RUN_TAG: decision.message})  # fmt: skip
     log.info("%s", decision.message)
     return decision
