@@ -35,6 +35,8 @@ from mnist_pipeline.errors import DataError, MissingInputError
 AUTO, WHITE_ON_BLACK, BLACK_ON_WHITE = POLARITIES = ("auto", "white-on-black", "black-on-white")
 DIGIT_BOX = 20  # MNIST's digits fit a 20 x 20 box inside the 28 x 28 image
 ZIP_MAGIC = b"PK\x03\x04"  # npz files are zip archives
+PICTURE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
+IDX_UBYTE = IMAGES_MAGIC.to_bytes(4, "big")[:3]  # any IDX file of bytes (images, labels)
 SIDE = IMAGE_SHAPE[0]
 
 
@@ -62,7 +64,7 @@ def read_file(file: str, polarity: str = AUTO, center: bool = False,
         raise DataError(f"{file}: unreadable ({error.strerror})") from None
     if data[:4] == ZIP_MAGIC:
         images = npz_images(data, file, key)
-    elif data[:2] == GZIP_MAGIC or int.from_bytes(data[:4], "big") == IMAGES_MAGIC:
+    elif data[:2] == GZIP_MAGIC or data[:3] == IDX_UBYTE:
         images = parse_idx(decompress(data, file), file, IMAGES_MAGIC)
     else:
         return [file], picture(data, file, polarity, center)[np.newaxis]
@@ -112,6 +114,8 @@ def picture(data: bytes, name: str, polarity: str = AUTO, center: bool = False) 
             image = ImageOps.exif_transpose(opened)  # photos: as the camera was held
             gray = _grayscale(image)
     except UnidentifiedImageError:
+        if data.startswith(PICTURE_SIGNATURES):
+            raise DataError(f"{name}: unreadable image (truncated or corrupt)") from None
         raise DataError(f"{name}: not a picture (PNG, JPEG), IDX or npz file") from None
     except Image.DecompressionBombError as error:
         raise DataError(f"{name}: {error}") from None

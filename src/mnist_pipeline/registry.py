@@ -86,15 +86,15 @@ def publish(client, name: str, model_uri: str, run_tags: dict[str, str], accurac
         existing = find_version(client, name, run_tags.get(WEIGHTS_TAG),
                                 run_tags.get(DATASET_SHA_TAG))  # fmt: skip
         current = champion(client, name)
-        before = (current.version, _accuracy(current)) if current else (None, None)
+        before = (str(current.version), _accuracy(current)) if current else (None, None)
         if existing is not None:
-            return Decision(name, existing.version, _accuracy(existing), *before, margin,
+            return Decision(name, str(existing.version), _accuracy(existing), *before, margin,
                             "registered")  # fmt: skip
-        version = register(name, model_uri, run_tags, accuracy)
+        version = str(register(name, model_uri, run_tags, accuracy).version)
         if not beats(accuracy, before[1], margin):
-            return Decision(name, version.version, accuracy, *before, margin, "kept")
-        set_champion(client, name, version.version, before[0])
-        return Decision(name, version.version, accuracy, *before, margin,
+            return Decision(name, version, accuracy, *before, margin, "kept")
+        set_champion(client, name, version, before[0])
+        return Decision(name, version, accuracy, *before, margin,
                         "promoted" if current else "first")  # fmt: skip
 
 
@@ -110,11 +110,24 @@ def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: floa
 def register_run_model(client, name: str, run):
     """A version for the raw-image model `run` logged (for a manual promotion of a run that
     the registry does not hold), or None if it logged none."""
-    for output in run.outputs.model_outputs if run.outputs else []:
-        if client.get_logged_model(output.model_id).name == RAW_IMAGE_MODEL:
-            accuracy = run.data.metrics[TEST_ACCURACY]
-            with store_lock(tracking_uri()):
-                return register(name, f"models:/{output.model_id}", run.data.tags, accuracy)
+    model = run_model(client, run)
+    if model is None:
+        return None
+    with store_lock(tracking_uri()):
+        return register(name, f"models:/{model.model_id}", run.data.tags,
+                        run.data.metrics[TEST_ACCURACY])  # fmt: skip
+
+
+def run_model(client, run, weights_sha256: str | None = None):
+    """The newest raw-image LoggedModel of `run` (of these weights, if given), or None."""
+    found = client.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{RAW_IMAGE_MODEL}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}],
+    )
+    for model in found:
+        if weights_sha256 is None or model.tags.get(WEIGHTS_TAG) == weights_sha256:
+            return model
     return None
 
 
@@ -152,6 +165,11 @@ def set_champion(client, name: str, version: str, previous: str | None) -> None:
     client.set_registered_model_alias(name, CHAMPION, version)
 
 
+def _same(a, b) -> bool:
+    """Version numbers: MLflow gives them as int or str, depending on the call."""
+    return str(a.version) == str(b.version)
+
+
 def _accuracy(version) -> float:
     return float(version.tags.get(ACCURACY_TAG, "nan"))
 
@@ -163,9 +181,9 @@ def promote(client, name: str, version) -> str:
     """Make `version` (a ModelVersion) champion whatever the gate would say."""
     with store_lock(tracking_uri()):
         current = champion(client, name)
-        if current is not None and current.version == version.version:
+        if current is not None and _same(current, version):
             return f"{name} version {version.version} is already champion"
-        set_champion(client, name, version.version, current.version if current else None)
+        set_champion(client, name, str(version.version), str(current.version) if current else None)
     replaced = (
         f", replacing version {current.version} ({_accuracy(current):.4f})" if current else ""
     )
@@ -178,7 +196,7 @@ def demote(client, name: str, version) -> str:
     champion if it replaced none."""
     with store_lock(tracking_uri()):
         current = champion(client, name)
-        if current is None or current.version != version.version:
+        if current is None or not _same(current, version):
             now = f"version {current.version} is" if current else "there is none"
             raise ModelError(f"{name} version {version.version} is not the champion ({now})")
         previous = current.tags.get(PREVIOUS_CHAMPION_TAG)

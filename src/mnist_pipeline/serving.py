@@ -116,18 +116,6 @@ def _environment(**variables: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def logged_model(client, run, weights_sha256: str) -> str | None:
-    """The raw-image model already logged in `run` for these weights (a rerun of evaluate
-    logs into the same run), else None."""
-    for output in run.outputs.model_outputs if run.outputs else []:
-        model = client.get_logged_model(output.model_id)
-        if model.name == tracking.RAW_IMAGE_MODEL and model.tags.get(tracking.WEIGHTS_TAG) == (
-            weights_sha256
-        ):
-            return model.model_id
-    return None
-
-
 def publish(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
             registry_params) -> registry.Decision:  # fmt: skip
     """In the active run (which holds the weights tag and the test metrics): log the raw-image
@@ -135,9 +123,12 @@ def publish(spec: str, weights: str, scaling: str, dataset: str, example: np.nda
     client = mlflow.MlflowClient()
     run = client.get_run(mlflow.active_run().info.run_id)
     weights_sha256 = run.data.tags[tracking.WEIGHTS_TAG]
-    model_id = logged_model(client, run, weights_sha256) or log_model(
-        spec, weights, scaling, dataset, example, weights_sha256
-    )
+    # A rerun of evaluate logs into the same run: its model for these weights is there.
+    logged = registry.run_model(client, run, weights_sha256)
+    if logged is not None:
+        model_id = logged.model_id
+    else:
+        model_id = log_model(spec, weights, scaling, dataset, example, weights_sha256)
     decision = registry.publish(
         client, registry_params.registered_name(dataset), f"models:/{model_id}", run.data.tags,
         run.data.metrics[TEST_ACCURACY], registry_params.champion_margin,
