@@ -87,7 +87,10 @@ def log_model(spec: str, weights: str, scaling: str, dataset: str, example: np.n
     requirements = [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
     # MLflow checks the input example by loading the model back from the folder it just
     # wrote: its "Downloading artifacts" bars would fill the stage log with copies of a copy.
-    with _environment(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false"):
+    # And it would copy the project's uv.lock into the model (the working directory is a uv
+    # project), which `--env-manager uv` then installs whole, TensorFlow included: the
+    # requirements above are what this model needs.
+    with _environment(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", MLFLOW_UV_AUTO_DETECT="false"):
         info = mlflow.pyfunc.log_model(
             name=tracking.RAW_IMAGE_MODEL,
             python_model=RawImageModel(),
