@@ -58,7 +58,7 @@ class RawImageModel(mlflow.pyfunc.PythonModel):
     def predict(self, context, model_input: np.ndarray, params=None):
         try:
             return self.classifier.predict(model_input)
-        except DataError as error:  # a 400 with our message when served, not a 500
+        except DataError as error:  # served: a 400 with this message, not MLflow's generic one
             raise MlflowException.invalid_parameter_value(str(error)) from None
 
 
