@@ -1,9 +1,10 @@
-"""DVC stage `evaluate`: test-set metrics of the trained model, logged into its MLflow run.
+"""DVC stage `evaluate`: test-set metrics of the trained model, logged into its MLflow run;
+the raw-image model logged there too, registered, and made champion if it beats the current one.
 
 Inference is plain numpy (mnist_pipeline.inference): no TensorFlow import needed here.
 """
 
-from mnist_pipeline import atomic, paths, tracking
+from mnist_pipeline import atomic, paths, quiet, serving, tracking
 from mnist_pipeline.datasets import get_spec, sha256
 from mnist_pipeline.evaluation import (
     classification_metrics,
@@ -14,10 +15,12 @@ from mnist_pipeline.evaluation import (
 )
 from mnist_pipeline.inference import predict_proba
 from mnist_pipeline.params import load_params
+from mnist_pipeline.preprocessing import unscale
 from mnist_pipeline.stage import read_bytes, read_json, read_npz, run
 
 
 def main() -> None:
+    quiet.filter_logs()  # MLflow's known, harmless notes when it logs the raw-image model
     params = load_params()
     class_names = get_spec(params.data.dataset).class_names
     experiment_id = tracking.connect(params.tracking.experiment)
@@ -25,6 +28,7 @@ def main() -> None:
     weights = read_npz(paths.WEIGHTS)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
     test = read_npz(paths.PREPARED_TEST)
+    scaling = read_json(paths.SCALING)  # the raw-image model applies it
     raw = read_json(paths.raw_record(params.data.dataset))
 
     probabilities = predict_proba(spec, weights, test["x"])
@@ -43,6 +47,10 @@ def main() -> None:
 
     with tracking.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
         tracking.log_evaluation()
+        serving.publish(
+            paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
+            unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling), params.registry,
+        )  # fmt: skip
 
 
 if __name__ == "__main__":

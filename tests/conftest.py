@@ -107,8 +107,11 @@ TINY_PARAMS = {
 }
 
 
-def make_tiny_project(directory: Path, **params: object) -> tuple[Path, dict[str, str]]:
-    """A project directory whose data stages have run on generated data.
+def make_tiny_project(
+    directory: Path, *, test_per_class: int = 5, **params: object
+) -> tuple[Path, dict[str, str]]:
+    """A project directory whose data stages have run on generated data (30 training and
+    `test_per_class` test images of each class).
 
     Returns (directory, environment) where the environment points the mirror at the
     generated IDX files and MLflow at a SQLite store inside the directory.
@@ -116,7 +119,8 @@ def make_tiny_project(directory: Path, **params: object) -> tuple[Path, dict[str
     directory.mkdir(parents=True)
     shutil.copy(ROOT / "params.yaml", directory / "params.yaml")
     edit_params(directory / "params.yaml", **{**TINY_PARAMS, **params})
-    mirror = write_idx_folder(directory.parent / f"{directory.name}-mirror", tiny_dataset(30, 5))
+    mirror = write_idx_folder(directory.parent / f"{directory.name}-mirror",
+                              tiny_dataset(30, test_per_class))  # fmt: skip
     env = {
         "MNIST_PIPELINE_MIRROR": str(mirror),
         "MLFLOW_TRACKING_URI": f"sqlite:///{directory / 'mlflow.db'}",

@@ -84,9 +84,22 @@ def assert_complete(client, run) -> None:
     assert {"metrics.json", "per_class.csv", "history.csv", "model_summary.txt"} <= artifacts
     figures = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "figures")}
     assert figures == {f"figures/{name}" for name in FIGURES}, run.info.run_name
-    assert run.outputs.model_outputs, f"{run.info.run_name}: no logged model"
-    model = client.get_logged_model(run.outputs.model_outputs[0].model_id)
-    assert {metric.key for metric in model.metrics} >= {"val_accuracy", "test_accuracy"}
+    models = {client.get_logged_model(output.model_id).name for output in
+              run.outputs.model_outputs}  # fmt: skip
+    # The Keras model (train) and the raw-image model (evaluate, or train when DVC skips it),
+    # registered: its version, and what the gate decided, are tags of the run.
+    assert models == {"keras_model", "model"}, run.info.run_name
+    assert run.data.tags["registered_version"].startswith("mnist-classifier/")
+    assert run.data.tags["champion_decision"]
+    # What each model's page shows: the Keras model its final epoch, the raw-image model
+    # (the one to use) its test metrics.
+    shown = {
+        model.name: {metric.key for metric in model.metrics}
+        for model in (
+            client.get_logged_model(output.model_id) for output in run.outputs.model_outputs
+        )
+    }
+    assert "val_accuracy" in shown["keras_model"] and "test_accuracy" in shown["model"], shown
     assert not any(name.startswith("optimizer_") for name in run.data.params)
     assert not any(tag.startswith("mnist_pipeline.process") for tag in run.data.tags)
 

@@ -57,7 +57,10 @@ def stop_server(server: subprocess.Popen) -> None:
                     "and sets MNIST_PIPELINE_TEST_SERVER")  # fmt: skip
 def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     experiment = f"server-test-{uuid.uuid4().hex[:8]}"
-    project, env = make_tiny_project(tmp_path / "project", **{"tracking.experiment": experiment})
+    # The server outlives the test: a registered model of its own, not a shared one.
+    registered = f"'{experiment}-{{dataset}}'"  # quoted for `-S`: braces are override syntax
+    names = {"tracking.experiment": experiment, "registry.model_name": registered}
+    project, env = make_tiny_project(tmp_path / "project", **names)
     env["MLFLOW_TRACKING_URI"] = SERVER
     for stage in STAGES:
         result = run_stage(stage, project, env)
@@ -72,13 +75,23 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
     assert "figures/confusion_matrix.png" in figures and len(figures) == 5
     mlflow.set_tracking_uri(SERVER)  # `models:/` URIs resolve through the global tracking URI
-    model = mlflow.pyfunc.load_model(f"models:/{run.outputs.model_outputs[0].model_id}")
+    models = {client.get_logged_model(output.model_id).name: output.model_id
+              for output in run.outputs.model_outputs}  # fmt: skip
+    model = mlflow.pyfunc.load_model(f"models:/{models['keras_model']}")
     import numpy as np
 
     x = np.load(project / "data/split/val.npz")["x"][:4]
     probabilities = np.asarray(model.predict(x))
     assert probabilities.shape == (4, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
+    # The registry on the server: the raw-image model, a version, champion, on raw images.
+    name = f"{experiment}-mnist"  # tracking.experiment is unique here, so the registry name
+    champion = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+    with np.load(project / "data/raw/mnist.npz") as raw:
+        table = champion.predict(raw["x_test"])
+    predicted = (project / "reports/evaluate/predictions.csv").read_text().splitlines()[1:]
+    assert list(table["label"]) == [row.split(",")[1] for row in predicted]
+    assert run.data.tags["registered_version"] == f"{name}/1"
 
 
 def test_server_down_between_stages_then_back(tmp_path):

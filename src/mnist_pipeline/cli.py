@@ -57,6 +57,77 @@ def _diff(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _predict(arguments: argparse.Namespace) -> int:
+    from mnist_pipeline import images, predictions
+
+    names, batch = images.read_inputs(
+        arguments.files, arguments.polarity, arguments.center, arguments.key
+    )
+    if arguments.model:
+        model = predictions.mlflow_model(arguments.model)
+    else:
+        from mnist_pipeline.params import load_params
+
+        model = predictions.workspace_model(load_params().data.dataset)
+    rows = predictions.records(names, model(batch))
+    sys.stdout.write(predictions.render(rows, arguments.format))
+    return 0
+
+
+def _registry_run(arguments: argparse.Namespace, register: bool):
+    """(client, registered model name, the run's version, run id) for `promote` and `demote`;
+    `register`: make a version of the run's raw-image model if the registry has none."""
+    from mnist_pipeline import registry, rundiff, tracking
+    from mnist_pipeline.errors import ModelError
+    from mnist_pipeline.params import load_params
+
+    params = load_params()
+    experiment = arguments.experiment or params.tracking.experiment
+    uri = tracking.tracking_uri()
+    tracking.check_reachable(uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise rundiff.RunError(f"no experiment {experiment!r} in the tracking store {uri}")
+    (run_id,) = rundiff.resolve(client, found.experiment_id, [arguments.run])
+    run = client.get_run(run_id)
+    tags = run.data.tags
+    name = params.registry.registered_name(tags.get(registry.DATASET_TAG, params.data.dataset))
+    version = registry.find_version(client, name, tags.get(tracking.WEIGHTS_TAG),
+                                    tags.get(registry.DATASET_SHA_TAG))  # fmt: skip
+    if version is None and register:
+        version = registry.register_run_model(client, name, run)
+    if version is None:
+        raise ModelError(
+            f"run {run_id[:8]} ({run.info.run_name}) has no version of {name}: evaluate logs "
+            "and registers the raw-image model (`dvc repro` with its params)"
+        )
+    return client, name, version, run_id
+
+
+def _promote(arguments: argparse.Namespace) -> int:
+    from mnist_pipeline import registry
+
+    client, name, version, run_id = _registry_run(arguments, register=True)
+    message = registry.promote(client, name, version)
+    client.set_tag(run_id, registry.DECISION_RUN_TAG, message)
+    print(message)
+    return 0
+
+
+def _demote(arguments: argparse.Namespace) -> int:
+    from mnist_pipeline import registry
+
+    client, name, version, run_id = _registry_run(arguments, register=False)
+    message = registry.demote(client, name, version)
+    client.set_tag(run_id, registry.DECISION_RUN_TAG, message)
+    print(message)
+    return 0
+
+
 def _ui(arguments: argparse.Namespace) -> int:
     """Print the experiment's runs page in the model-training view, then serve the UI on the
     embedded store (a tracking server serves its own UI: only its URL is printed)."""
@@ -84,6 +155,8 @@ def _ui(arguments: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from mnist_pipeline import images, predictions
+
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -125,6 +198,43 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--plot", metavar="FILE", help="write both runs' curves to this PNG")
     diff.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
     diff.set_defaults(handler=_diff)
+
+    predict = commands.add_parser(
+        "predict", help="what the model says these images are: PNG/JPEG pictures of any size, "
+        "IDX image files, npz arrays",
+    )  # fmt: skip
+    predict.add_argument("files", nargs="+", metavar="FILE")
+    predict.add_argument(
+        "--model", metavar="URI",
+        help="an MLflow model URI: models:/<name>@champion, runs:/<run id>/model, ... "
+        "(default: the workspace's model, models/ and data/prepared/scaling.json)",
+    )  # fmt: skip
+    predict.add_argument(
+        "--polarity", choices=images.POLARITIES, default=images.AUTO,
+        help="pictures: auto (a light border means dark ink on light paper: inverted to "
+        "MNIST's white on black) or as given; IDX and npz arrays are taken as white on black "
+        "unless set",
+    )  # fmt: skip
+    predict.add_argument(
+        "--center", action="store_true",
+        help="frame the digit as MNIST does (background black, contrast stretched, cropped, "
+        "fit to 20 x 20, centered by its mass): for photos and drawings whose digit fills them",
+    )  # fmt: skip
+    predict.add_argument("--key", help="npz: the array of images, when it holds several")
+    predict.add_argument("--format", choices=predictions.FORMATS, default="table")
+    predict.set_defaults(handler=_predict)
+
+    for name, handler, text in (
+        ("promote", _promote, "make the model of RUN champion of its registered model, by hand"),
+        ("demote", _demote, "undo: the champion RUN's model steps back for the one it replaced"),
+    ):
+        command = commands.add_parser(name, help=text)
+        command.add_argument(
+            "run", metavar="RUN", help="a run id or its first characters, a run name, a DVC "
+            "experiment name, `latest` or `previous`",
+        )  # fmt: skip
+        command.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+        command.set_defaults(handler=handler)
 
     ui = commands.add_parser(
         "ui", help="print the URL of the experiment's runs, and serve the MLflow UI on the "

@@ -17,6 +17,7 @@ from mnist_pipeline.errors import DataError
 
 IMAGES_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
+GZIP_MAGIC = b"\x1f\x8b"
 IMAGE_SHAPE = (28, 28)
 PARTS = ("train_images", "train_labels", "test_images", "test_labels")
 IDX_FILES = {
@@ -103,7 +104,7 @@ def sha256(data: bytes) -> str:
 
 def decompress(data: bytes, name: str) -> bytes:
     """Gunzip `data` if it is gzip (by magic bytes), else return it unchanged."""
-    if data[:2] != b"\x1f\x8b":
+    if data[:2] != GZIP_MAGIC:
         return data
     try:
         return gzip.decompress(data)

@@ -26,3 +26,8 @@ class TrackingError(PipelineError):
 
 class RunError(PipelineError):
     """A run reference names no run, several runs, or runs that cannot be compared."""
+
+
+class ModelError(PipelineError):
+    """A model URI or registry entry names no usable model: an unknown URI, a run without the
+    raw-image model, a model that does not take raw images, no champion to step back from."""

@@ -7,6 +7,7 @@ an error naming the key (`train.epochs: expected an integer >= 1, got 0`) before
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from collections.abc import Callable
@@ -83,6 +84,33 @@ class TrackingParams:
     experiment: str = field(metadata=_check(lambda v: v.strip() != "", "a non-empty name"))
 
 
+# Where a registered model's name takes the dataset: one registered model per dataset, so each
+# has its own versions and its own champion (a Fashion-MNIST model is never compared with, or
+# served in place of, an MNIST one: other class names, other test set).
+DATASET_PLACEHOLDER = "{dataset}"
+
+
+def _registered_model_name(value: str) -> bool:
+    return DATASET_PLACEHOLDER in value and bool(
+        re.fullmatch(r"[A-Za-z0-9_.-]+", value.replace(DATASET_PLACEHOLDER, "x"))
+    )
+
+
+@dataclass(frozen=True)
+class RegistryParams:
+    # The MLflow registered model each evaluated model becomes a version of.
+    model_name: str = field(metadata=_check(
+        _registered_model_name,
+        f"a name containing {DATASET_PLACEHOLDER} (letters, digits, '-', '_', '.' otherwise)",
+    ))  # fmt: skip
+    # The alias `champion` moves to a new version only when its test accuracy is higher than
+    # the champion's by more than this (so ties keep the champion).
+    champion_margin: float = field(metadata=_check(lambda v: 0 <= v < 1, "between 0 and 1"))
+
+    def registered_name(self, dataset: str) -> str:
+        return self.model_name.replace(DATASET_PLACEHOLDER, dataset)
+
+
 @dataclass(frozen=True)
 class PlotParams:
     samples_per_class: int = field(metadata=_check(lambda v: 1 <= v <= 20, "between 1 and 20"))
@@ -109,6 +137,7 @@ class Params:
     )
     train: TrainParams
     tracking: TrackingParams
+    registry: RegistryParams
     plot: PlotParams
     scratch: ScratchParams
 

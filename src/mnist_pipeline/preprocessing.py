@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_pipeline.datasets import IMAGE_SHAPE
+
 PIXEL_MAX = 255.0
 SCALINGS = ("unit", "standardize")  # see scaling_stats
 
@@ -27,6 +29,16 @@ def scaling_stats(dev_images: np.ndarray, scaling: str) -> dict[str, float]:
 def apply_scaling(flat_images: np.ndarray, stats: dict[str, float]) -> np.ndarray:
     scaled = (flat_images - np.float32(stats["offset"])) / np.float32(stats["scale"])
     return scaled.astype(np.float32)
+
+
+def unscale(scaled: np.ndarray, stats: dict[str, float]) -> np.ndarray:
+    """The raw uint8 images (N x 28 x 28) back from scaled rows: exact, because the pixels are
+    integers and float32 rounding moves them far less than 0.5. Checked: a mismatch is a bug."""
+    pixels = scaled * np.float32(stats["scale"]) + np.float32(stats["offset"])
+    raw = np.clip(np.rint(pixels), 0, PIXEL_MAX).astype(np.uint8)
+    if not np.array_equal(apply_scaling(flatten(raw), stats), scaled):
+        raise ValueError("scaled images do not map back to raw pixels (were they scaled so?)")
+    return raw.reshape(len(raw), *IMAGE_SHAPE)
 
 
 def stratified_split(

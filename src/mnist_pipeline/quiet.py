@@ -98,6 +98,14 @@ LOG_NOISE = (
         "model's conda.yaml. The pinned requirements (keras, the backend) are unaffected.",
     ),
     (
+        "mlflow.pyfunc",
+        r"^Passing a Python object as `python_model` causes it to be serialized using "
+        r"CloudPickle",
+        "MLflow's general caution about pickles, printed whenever a PythonModel object is "
+        "logged. The raw-image model's pickle (serving.py) holds no state, only a reference "
+        "to mnist_pipeline.serving.RawImageModel, whose code is logged with it.",
+    ),
+    (
         "jax._src.xla_bridge",
         r"^Unable to initialize backend 'tpu': .*Failed to open libtpu\.so",
         "JAX probes for a TPU; without the TPU runtime (libtpu) installed there is none to "
@@ -162,6 +170,18 @@ class _StderrFilter(logging.Filter):
 
 
 _installed = False
+_logs_filtered = False
+
+
+def filter_logs() -> None:
+    """Only the logging filters (LOG_NOISE), for stages that load no TensorFlow. Idempotent;
+    does nothing when MNIST_PIPELINE_RAW_STDERR is set."""
+    global _logs_filtered
+    if _logs_filtered or os.environ.get(RAW_VARIABLE):
+        return
+    _logs_filtered = True
+    for name, pattern, _ in LOG_NOISE:
+        logging.getLogger(name).addFilter(_StderrFilter(pattern))
 
 
 def install() -> None:
@@ -174,8 +194,7 @@ def install() -> None:
     if _installed or os.environ.get(RAW_VARIABLE):
         return
     _installed = True
-    for name, pattern, _ in LOG_NOISE:
-        logging.getLogger(name).addFilter(_StderrFilter(pattern))
+    filter_logs()
     sys.stderr.flush()
     read_end, write_end = os.pipe()
     try:

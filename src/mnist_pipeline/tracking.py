@@ -42,6 +42,9 @@ ARTIFACTS_DIR = "mlartifacts"
 WEIGHTS_TAG = "weights_sha256"
 EXPERIMENT_TAG = "dvc_experiment"
 DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
+# The two models a run logs: the raw-image model (evaluate, serving.py: what to use and serve)
+# and the Keras model as trained (train: for Keras users; it takes scaled N x 784 floats).
+RAW_IMAGE_MODEL, KERAS_MODEL = "model", "keras_model"
 # Which process owns a RUNNING run, so a later stage can tell a dead run from a live one.
 # Removed when the run ends (they would be noise on the run page and in the compare view).
 HOST_TAG = "mnist_pipeline.process.host"
@@ -89,7 +92,7 @@ def connect(experiment: str) -> str:
     check_reachable(uri)
     mlflow.set_tracking_uri(uri)
     try:
-        with _store_lock(uri):
+        with store_lock(uri):
             experiment_id = _experiment_id(mlflow, uri, experiment)
         end_dead_runs(mlflow.MlflowClient(), experiment_id)
     except TrackingError:
@@ -100,9 +103,10 @@ def connect(experiment: str) -> str:
 
 
 @contextlib.contextmanager
-def _store_lock(uri: str) -> Iterator[None]:
+def store_lock(uri: str) -> Iterator[None]:
     """Serialize first use of an embedded store across processes: parallel experiments
-    (`dvc queue start -j 2`) would otherwise race to create its tables."""
+    (`dvc queue start -j 2`) would otherwise race to create its tables (and to move the
+    registry's champion alias: registry.py). A tracking server has no such lock."""
     if not uri.startswith("sqlite:///"):
         yield
         return
@@ -378,17 +382,8 @@ def log_keras_model(model, input_dim: int, num_classes: int, epochs: int) -> Non
         f"{package}=={importlib.metadata.version(package)}"
         for package in backend_packages.get(keras.backend.backend(), [])
     ]
-    mlflow.keras.log_model(model, name="model", signature=signature,
+    mlflow.keras.log_model(model, name=KERAS_MODEL, signature=signature,
                            pip_requirements=requirements, step=epochs)  # fmt: skip
-
-
-def _run_model_id() -> str | None:
-    """The id of the model the active run logged (its page then shows the test metrics)."""
-    import mlflow
-
-    run = mlflow.MlflowClient().get_run(mlflow.active_run().info.run_id)
-    outputs = run.outputs.model_outputs if run.outputs else []
-    return outputs[0].model_id if outputs else None
 
 
 def tag_weights(weights_sha256: str) -> None:
@@ -419,8 +414,9 @@ def log_evaluation() -> None:
     per-class table."""
     import mlflow
 
-    metrics = json.loads(Path(paths.EVALUATED).read_text())["test_metrics"]
-    mlflow.log_metrics(metrics, model_id=_run_model_id())
+    # At step 0 and linked to no model: the raw-image model logged next in this run takes
+    # them as its own (MLflow attaches a run's step-0 metrics to a model logged at step 0).
+    mlflow.log_metrics(json.loads(Path(paths.EVALUATED).read_text())["test_metrics"])
     mlflow.log_artifact(paths.METRICS)
     mlflow.log_artifact(paths.PER_CLASS)
 

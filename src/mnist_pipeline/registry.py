@@ -1,0 +1,209 @@
+"""The MLflow model registry: each evaluated model a version, the alias `champion` moved by a
+gate (or by hand).
+
+One registered model per dataset (`registry.model_name` holds `{dataset}`): the versions of a
+registered model are all scored on the same test set, so their test accuracies compare. A
+version is tagged with what identifies it (dataset, dataset content sha256, weights sha256, git
+commit) and its test accuracy. The same weights on the same data are one version: a rerun
+(`dvc repro -f`, an experiment that happens to train identical weights) adds none.
+
+The gate: `champion` moves to a new version only when its test accuracy beats the champion's
+by more than `registry.champion_margin`, so a tie keeps the champion; the first version of a
+registered model becomes champion. Every move, by the gate or by hand, tags the new champion
+with the version it replaced (`previous_champion`): `mnist-pipeline demote` steps back to it.
+
+Plain `MlflowClient` calls: the embedded store and a tracking server work alike. On the
+embedded store, registering and moving the alias hold the store's file lock, so parallel
+experiments (`dvc queue start -j 2`) decide one after the other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from mnist_pipeline.errors import ModelError
+from mnist_pipeline.evaluation import TEST_ACCURACY
+from mnist_pipeline.tracking import RAW_IMAGE_MODEL, WEIGHTS_TAG, store_lock, tracking_uri
+
+log = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+ACCURACY_TAG = TEST_ACCURACY  # the version tag holds the run's metric of that name
+PREVIOUS_CHAMPION_TAG = "previous_champion"
+DATASET_TAG, DATASET_SHA_TAG, COMMIT_TAG = "dataset", "dataset_sha256", "git_commit"
+# The run tags a version carries over (tracking.run_tags and tag_weights set them on the run).
+IDENTITY_TAGS = (DATASET_TAG, DATASET_SHA_TAG, WEIGHTS_TAG, COMMIT_TAG)
+# What a run records of the registry: its version (`name/version`) and the gate's decision.
+VERSION_RUN_TAG, DECISION_RUN_TAG = "registered_version", "champion_decision"
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the gate did with a version, with both test accuracies."""
+
+    model_name: str
+    version: str
+    accuracy: float
+    champion: str | None  # the champion's version before the decision
+    champion_accuracy: float | None
+    margin: float
+    outcome: str  # one of OUTCOMES
+
+    @property
+    def promoted(self) -> bool:
+        return self.outcome in ("first", "promoted")
+
+    @property
+    def message(self) -> str:
+        new = f"{self.model_name} version {self.version} (test accuracy {self.accuracy:.4f})"
+        old = f"version {self.champion} ({self.champion_accuracy:.4f})" if self.champion else ""
+        by = self.accuracy - (self.champion_accuracy or 0.0)
+        return {
+            "first": f"champion: {new}, the first champion of {self.model_name}",
+            "promoted": f"champion: {new} replaces {old}: better by {by:.4f}, more than the "
+            f"margin {self.margin:g}",
+            "kept": f"champion stays {self.model_name} {old}: {new} is not better by more "
+            f"than the margin {self.margin:g}",
+            "registered": f"{new} already holds these weights: no new version; champion "
+            + (old or "none"),
+        }[self.outcome]
+
+
+OUTCOMES = ("first", "promoted", "kept", "registered")
+
+
+def beats(accuracy: float, champion_accuracy: float | None, margin: float) -> bool:
+    """The gate: better than the champion by more than the margin (a tie is not better)."""
+    return champion_accuracy is None or accuracy - champion_accuracy > margin
+
+
+def publish(client, name: str, model_uri: str, run_tags: dict[str, str], accuracy: float,
+            margin: float) -> Decision:  # fmt: skip
+    """Make the logged model `model_uri` a version of `name` (unless these weights on this data
+    already are one) and let the gate decide on the champion."""
+    with store_lock(tracking_uri()):
+        existing = find_version(client, name, run_tags.get(WEIGHTS_TAG),
+                                run_tags.get(DATASET_SHA_TAG))  # fmt: skip
+        current = champion(client, name)
+        before = (str(current.version), _accuracy(current)) if current else (None, None)
+        if existing is not None:
+            return Decision(name, str(existing.version), _accuracy(existing), *before, margin,
+                            "registered")  # fmt: skip
+        version = str(register(name, model_uri, run_tags, accuracy).version)
+        if not beats(accuracy, before[1], margin):
+            return Decision(name, version, accuracy, *before, margin, "kept")
+        set_champion(client, name, version, before[0])
+        return Decision(name, version, accuracy, *before, margin,
+                        "promoted" if current else "first")  # fmt: skip
+
+
+def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: float):
+    """A new version of `name` (created if need be), tagged with the run's identity tags and
+    the test accuracy."""
+    import mlflow
+
+    tags = {key: run_tags[key] for key in IDENTITY_TAGS if key in run_tags}
+    return mlflow.register_model(model_uri, name, tags={**tags, ACCURACY_TAG: repr(accuracy)})
+
+
+def register_run_model(client, name: str, run):
+    """A version for the raw-image model `run` logged (for a manual promotion of a run that
+    the registry does not hold), or None if it logged none."""
+    model = run_model(client, run)
+    if model is None:
+        return None
+    with store_lock(tracking_uri()):
+        return register(name, f"models:/{model.model_id}", run.data.tags,
+                        run.data.metrics[TEST_ACCURACY])  # fmt: skip
+
+
+def run_model(client, run, weights_sha256: str | None = None):
+    """The newest raw-image LoggedModel of `run` (of these weights, if given), or None."""
+    found = client.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{RAW_IMAGE_MODEL}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}],
+    )
+    for model in found:
+        if weights_sha256 is None or model.tags.get(WEIGHTS_TAG) == weights_sha256:
+            return model
+    return None
+
+
+def find_version(client, name: str, weights_sha256: str | None, dataset_sha256: str | None):
+    """The version of `name` holding these weights evaluated on this data, or None."""
+    if not weights_sha256:
+        return None
+    found = client.search_model_versions(
+        f"name = '{name}' AND tags.{WEIGHTS_TAG} = '{weights_sha256}'"
+    )
+    same_data = [v for v in found if v.tags.get(DATASET_SHA_TAG) == dataset_sha256]
+    return min(same_data, key=lambda v: int(v.version), default=None)
+
+
+def registered_model(client, name: str):
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_registered_model(name)
+    except MlflowException as error:
+        if error.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return None
+        raise
+
+
+def champion(client, name: str):
+    """The champion's ModelVersion, or None (no such registered model, or no champion)."""
+    model = registered_model(client, name)
+    version = model.aliases.get(CHAMPION) if model else None
+    return client.get_model_version(name, version) if version else None
+
+
+def set_champion(client, name: str, version: str, previous: str | None) -> None:
+    client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, previous or "")
+    client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def _same(a, b) -> bool:
+    """Version numbers: MLflow gives them as int or str, depending on the call."""
+    return str(a.version) == str(b.version)
+
+
+def _accuracy(version) -> float:
+    return float(version.tags.get(ACCURACY_TAG, "nan"))
+
+
+# By hand: `mnist-pipeline promote RUN` and `mnist-pipeline demote RUN`.
+
+
+def promote(client, name: str, version) -> str:
+    """Make `version` (a ModelVersion) champion whatever the gate would say."""
+    with store_lock(tracking_uri()):
+        current = champion(client, name)
+        if current is not None and _same(current, version):
+            return f"{name} version {version.version} is already champion"
+        set_champion(client, name, str(version.version), str(current.version) if current else None)
+    replaced = (
+        f", replacing version {current.version} ({_accuracy(current):.4f})" if current else ""
+    )
+    return (f"champion: {name} version {version.version} (test accuracy "
+            f"{_accuracy(version):.4f}), by hand{replaced}")  # fmt: skip
+
+
+def demote(client, name: str, version) -> str:
+    """Undo the move that made `version` champion: back to the version it replaced, or no
+    champion if it replaced none."""
+    with store_lock(tracking_uri()):
+        current = champion(client, name)
+        if current is None or not _same(current, version):
+            now = f"version {current.version} is" if current else "there is none"
+            raise ModelError(f"{name} version {version.version} is not the champion ({now})")
+        previous = current.tags.get(PREVIOUS_CHAMPION_TAG)
+        if not previous:
+            client.delete_registered_model_alias(name, CHAMPION)
+            return f"{name} has no champion now (version {version.version} replaced none)"
+        client.set_registered_model_alias(name, CHAMPION, previous)
+    back = client.get_model_version(name, previous)
+    return (f"champion: {name} version {previous} (test accuracy {_accuracy(back):.4f}) "
+            f"again, in place of version {version.version}")  # fmt: skip

@@ -1,0 +1,142 @@
+"""The model to use and serve: raw images in, labels and probabilities out.
+
+An `mlflow.pyfunc.PythonModel` around `classifier.RawImageClassifier`, logged into the model's
+run as `model` with the three files it needs (model.json, weights.npz and prepare's
+scaling.json) and the class names. Its signature takes N x 28 x 28 uint8, so
+`mlflow models serve` answers raw images and rejects other shapes with a 400 that names the
+expected one. Loading it imports numpy and pandas, not TensorFlow.
+
+`publish` does it all for a stage: log the model (once per run and weights), register it as a
+version and let the gate decide on the champion (registry.py), then record and print the
+decision. Evaluate calls it; so does train when DVC skips evaluate (see stages/train.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+from mlflow.exceptions import MlflowException
+
+from mnist_pipeline import registry, tracking
+from mnist_pipeline.classifier import LABEL, PROBABILITY, RawImageClassifier
+from mnist_pipeline.datasets import IMAGE_SHAPE, get_spec
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.evaluation import TEST_ACCURACY
+
+log = logging.getLogger(__name__)
+
+# The files the model carries (keys of `context.artifacts`).
+SPEC, WEIGHTS, SCALING = "model_spec", "weights", "scaling"
+# What loading the model imports. Pinned, not inferred: inference loads the model in a
+# subprocess to see what it imports, seconds for nothing.
+REQUIREMENTS = ("mlflow", "numpy", "pandas", "cloudpickle")
+EXAMPLE_IMAGES = 2  # the input example: this many images, as the stage has them
+
+
+class RawImageModel(mlflow.pyfunc.PythonModel):
+    """`predict(images)`: N x 28 x 28 uint8 (MLflow checks the signature first; N x 784 rows
+    come as a one-column DataFrame, which MLflow reshapes to 28 x 28) -> a DataFrame of label,
+    probability and one probability column per class name.
+
+    `model_input: np.ndarray` is what it receives once MLflow has checked the signature; it
+    is also the one type hint from which MLflow 3 derives no signature of its own (other
+    hints would replace the tensor signature; none at all draws a warning on every load)."""
+
+    def load_context(self, context):
+        self.classifier = RawImageClassifier.from_files(
+            context.artifacts[SPEC], context.artifacts[WEIGHTS], context.artifacts[SCALING],
+            context.model_config["class_names"],
+        )  # fmt: skip
+
+    def predict(self, context, model_input: np.ndarray, params=None):
+        try:
+            return self.classifier.predict(model_input)
+        except DataError as error:  # served: a 400 with this message, not MLflow's generic one
+            raise MlflowException.invalid_parameter_value(str(error)) from None
+
+
+def input_schema():
+    """N x 28 x 28 uint8: raw images."""
+    from mlflow.types import Schema, TensorSpec
+
+    return Schema([TensorSpec(np.dtype(np.uint8), (-1, *IMAGE_SHAPE))])
+
+
+def signature(class_names: tuple[str, ...]):
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    columns = [ColSpec("string", LABEL), ColSpec("float", PROBABILITY)]
+    columns += [ColSpec("float", name) for name in class_names]
+    return ModelSignature(inputs=input_schema(), outputs=Schema(columns))
+
+
+def log_model(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
+              weights_sha256: str):  # fmt: skip
+    """Log the raw-image model into the active run; returns its LoggedModel id. Its code goes
+    with it (`code_paths`: this package, as it was when logged), so it loads where
+    mnist_pipeline is not installed; its test metrics (step 0) are attached to it."""
+    class_names = get_spec(dataset).class_names
+    requirements = [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
+    # MLflow checks the input example by loading the model back from the folder it just
+    # wrote: its "Downloading artifacts" bars would fill the stage log with copies of a copy.
+    # And it would copy the project's uv.lock into the model (the working directory is a uv
+    # project), which `--env-manager uv` then installs whole, TensorFlow included: the
+    # requirements above are what this model needs.
+    with _environment(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", MLFLOW_UV_AUTO_DETECT="false"):
+        info = mlflow.pyfunc.log_model(
+            name=tracking.RAW_IMAGE_MODEL,
+            python_model=RawImageModel(),
+            artifacts={SPEC: spec, WEIGHTS: weights, SCALING: scaling},
+            model_config={"dataset": dataset, "class_names": list(class_names)},
+            code_paths=[str(Path(__file__).parent)],
+            signature=signature(class_names),
+            input_example=example,
+            pip_requirements=requirements,
+            tags={tracking.WEIGHTS_TAG: weights_sha256, registry.DATASET_TAG: dataset},
+        )
+    return info.model_id
+
+
+@contextlib.contextmanager
+def _environment(**variables: str) -> Iterator[None]:
+    saved = {name: os.environ.get(name) for name in variables}
+    os.environ.update(variables)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def publish(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
+            registry_params) -> registry.Decision:  # fmt: skip
+    """In the active run (which holds the weights tag and the test metrics): log the raw-image
+    model, register it, let the gate decide, and record the decision on the run."""
+    client = mlflow.MlflowClient()
+    run = client.get_run(mlflow.active_run().info.run_id)
+    weights_sha256 = run.data.tags[tracking.WEIGHTS_TAG]
+    # A rerun of evaluate logs into the same run: its model for these weights is there.
+    logged = registry.run_model(client, run, weights_sha256)
+    if logged is not None:
+        model_id = logged.model_id
+    else:
+        model_id = log_model(spec, weights, scaling, dataset, example, weights_sha256)
+    decision = registry.publish(
+        client, registry_params.registered_name(dataset), f"models:/{model_id}", run.data.tags,
+        run.data.metrics[TEST_ACCURACY], registry_params.champion_margin,
+    )  # fmt: skip
+    mlflow.set_tags({registry.VERSION_RUN_TAG: f"{decision.model_name}/{decision.version}",
+                     registry.DECISION_RUN_TAG: decision.message})  # fmt: skip
+    log.info("%s", decision.message)
+    return decision
