@@ -1,7 +1,10 @@
 """Team scale: a real MLflow tracking server, a DVC remote, parallel queued experiments."""
 
+import contextlib
+import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -12,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import make_tiny_project, run_stage, tiny_repository_copy
+from conftest import ROOT, make_tiny_project, run_stage, tiny_repository_copy
 
 pytestmark = pytest.mark.slow
 mlflow = pytest.importorskip("mlflow")
@@ -131,27 +134,60 @@ def dvc(project, env, *arguments, timeout=900):
     return result.stdout
 
 
+def readme_block(paragraph: str) -> str:
+    """The first ```bash block after the README paragraph that starts with `paragraph`."""
+    text = (ROOT / "README.md").read_text()
+    after = text[text.index(paragraph) :]
+    start = after.index("```bash\n") + len("```bash\n")
+    return after[start : after.index("```\n", start)]
+
+
+def task_states(status: str) -> dict[str, str]:
+    """Name -> status from `dvc queue status` (Task, Name, Created, Status columns)."""
+    rows = (line.split() for line in status.splitlines()[1:])
+    return {row[1]: row[-1] for row in rows if len(row) >= 4}
+
+
+def queue_workers(project: Path) -> list[int]:
+    """PIDs of this project's DVC queue workers still running (DVC records each one's pid
+    in .dvc/tmp/exps/celery/dvc-exp-worker-<n>.json)."""
+    alive = []
+    for info in (project / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.json"):
+        pid = json.loads(info.read_text())["pid"]
+        with contextlib.suppress(OSError):  # no /proc/<pid>: the worker has exited
+            if b"queue-worker" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                alive.append(pid)
+    return alive
+
+
 def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
-    """Three queued variants on two workers, all logging to the project's embedded store."""
+    """The README's parallel-experiments block as written: three queued variants on two
+    workers, all logging to the project's embedded store. Every task ends Success, and no
+    worker outlives the block."""
     project, env = tiny_repository_copy(tmp_path)
+    script = tmp_path / "parallel-experiments.sh"
+    script.write_text(readme_block("**Parallel experiments.**"))
     names = ["lr-fast", "lr-slow", "seed-7"]
-    settings = ["train.learning_rate=0.01", "train.learning_rate=0.0001", "seed=7"]
-    for name, setting in zip(names, settings, strict=True):
-        dvc(project, env, "exp", "run", "--queue", "--name", name, "--set-param", setting)
-    # Output to a file, not pipes: `queue start` daemonizes workers that inherit its output,
-    # and a worker that outlives the queue (seen with celery) would hold a pipe open forever.
-    with open(tmp_path / "queue-start.log", "w") as log:
-        subprocess.run([sys.executable, "-m", "dvc", "queue", "start", "--jobs", "2"],
-                       cwd=project, env=env, stdout=log, stderr=subprocess.STDOUT,
-                       timeout=120, check=True)  # fmt: skip
-    deadline = time.monotonic() + 900
-    while time.monotonic() < deadline:
+    log = tmp_path / "parallel-experiments.log"
+    try:
+        # Output to a file, not a pipe: the workers started in the background inherit it.
+        with open(log, "w") as output:
+            result = subprocess.run(["bash", "-eu", "-o", "pipefail", str(script)], cwd=project,
+                                    env=env, stdout=output, stderr=subprocess.STDOUT,
+                                    timeout=1800)  # fmt: skip
+        assert result.returncode == 0, log.read_text()
+        assert "not finished" not in log.read_text(), log.read_text()
         status = dvc(project, env, "queue", "status")
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(5)
-    dvc(project, env, "queue", "stop", "--kill")
-    assert status.count("Success") == 3, status
+        states = task_states(status)
+        assert [states.get(name) for name in names] == ["Success"] * 3, status
+        deadline = time.monotonic() + 60
+        while queue_workers(project) and time.monotonic() < deadline:
+            time.sleep(1)
+    finally:
+        leftover = queue_workers(project)
+        for pid in leftover:  # only the workers this test started, by pid
+            os.kill(pid, signal.SIGKILL)
+    assert not leftover, "queue workers still running 60 s after `dvc queue stop --kill`"
 
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("mnist-pipeline").experiment_id])
@@ -162,3 +198,90 @@ def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
                    (project / ".dvc/tmp").rglob("*.out"))  # fmt: skip
     assert "database is locked" not in logs
     shutil.rmtree(project / ".dvc/tmp/exps", ignore_errors=True)
+
+
+def test_queue_status_misses_a_task_that_a_worker_takes_while_it_reads(tmp_path):
+    """Why the README waits on task names: `dvc queue status` lists running tasks (the
+    broker's processed/ folder), then queued ones (in/). A worker taking a task moves its
+    message from in/ to processed/; done between the two listings, the task is in neither."""
+    from dvc.repo import Repo
+
+    project, env = tiny_repository_copy(tmp_path)
+    dvc(project, env, "exp", "run", "--queue", "--name", "seed-7", "--set-param", "seed=7")
+    broker = project / ".dvc/tmp/exps/celery/broker"
+    with Repo(project) as repo:
+        queue = repo.experiments.celery_queue
+
+        def states():
+            return [(task["name"], task["status"]) for task in queue.status()]
+
+        assert states() == [("seed-7", "Queued")]
+        list_queued = queue.iter_queued
+
+        def worker_takes_it_first():
+            for message in (broker / "in").glob("*.celery.msg"):  # what kombu's worker does
+                shutil.move(message, broker / "processed")
+            return list_queued()
+
+        queue.iter_queued = worker_takes_it_first
+        assert states() == []  # in transit: neither Running nor Queued
+        queue.iter_queued = list_queued
+        assert states() == [("seed-7", "Running")]
+
+
+WRITER = """
+import sys, time
+from pathlib import Path
+import mlflow
+from mnist_pipeline import tracking
+
+index, steps, go = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
+while not go.exists():  # start together, after the slow imports
+    time.sleep(0.01)
+experiment_id = tracking.connect("concurrency")
+with mlflow.start_run(experiment_id=experiment_id, run_name=f"writer-{index}"):
+    mlflow.log_params({f"p{key}": index for key in range(40)})
+    for step in range(steps):
+        for key in range(3):  # one transaction each: as many lock round trips as possible
+            mlflow.log_metric(f"m{key}", 1000 * index + step, step=step)
+        mlflow.log_metrics({f"batch{key}": step for key in range(10)}, step=step)
+"""
+
+
+def test_embedded_store_takes_concurrent_writers(tmp_path):
+    """Four processes create one new SQLite store through tracking.connect at once, then
+    each logs many params and metrics into its own run: no "database is locked", and every
+    value is read back."""
+    writers, steps = 4, 40
+    (tmp_path / "writer.py").write_text(WRITER)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
+    go = tmp_path / "go"
+    logs = [tmp_path / f"writer-{index}.log" for index in range(writers)]
+    with contextlib.ExitStack() as files:
+        processes = [subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(index),
+                                       str(steps), str(go)], cwd=tmp_path, env=env,
+                                      stdout=files.enter_context(open(log, "w")),
+                                      stderr=subprocess.STDOUT)
+                     for index, log in enumerate(logs)]  # fmt: skip
+        time.sleep(2)
+        go.touch()
+        codes = [process.wait(timeout=600) for process in processes]
+    outputs = "\n".join(log.read_text() for log in logs)
+    assert codes == [0] * writers, outputs
+    assert "database is locked" not in outputs
+
+    client = mlflow.MlflowClient(uri)
+    runs = client.search_runs([client.get_experiment_by_name("concurrency").experiment_id])
+    assert sorted(run.info.run_name for run in runs) == [f"writer-{i}" for i in range(writers)]
+    for run in runs:
+        index = int(run.info.run_name.removeprefix("writer-"))
+        assert run.data.params == {f"p{key}": str(index) for key in range(40)}
+        for key in range(3):
+            history = client.get_metric_history(run.info.run_id, f"m{key}")
+            assert sorted((m.step, m.value) for m in history) == [
+                (step, 1000 * index + step) for step in range(steps)
+            ]
+        for key in range(10):
+            history = client.get_metric_history(run.info.run_id, f"batch{key}")
+            assert sorted((m.step, m.value) for m in history) == [(s, s) for s in range(steps)]
