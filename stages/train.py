@@ -28,11 +28,16 @@ def main() -> None:
     from mnist_pipeline.architecture import model_spec
 
     training.configure_determinism(params.seed, params.train.threads)
-    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
+    spec = model_spec(
+        [dataclasses.asdict(layer) for layer in params.model.values()], params.train.augment_shift
+    )
     model = mlp.build_model(spec)
     mlp.compile_model(
-        model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution
-    )
+        model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution,
+        lr_schedule=params.train.lr_schedule,
+        total_steps=training.total_steps(len(train["y"]), params.train.batch_size,
+                                         params.train.epochs),
+    )  # fmt: skip
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
     with tracking.new_run(experiment_id, params, raw["content_sha256"]):

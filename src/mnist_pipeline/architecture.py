@@ -3,37 +3,69 @@
 One description for both implementations: `model.py` builds it in Keras, `inference.py` runs
 it in numpy. Layer and weight names are fixed here, so the weights file and the summary do
 not depend on Keras's name counters.
+
+Options that only act in training (a layer's dropout, random shifts of the input images) are
+spec keys present only when in use: the reference model's spec, Keras layers and summary stay
+exactly those of the plain MLP, and inference skips them (both are identity at inference).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-INPUT_DIM = 784
+IMAGE_SHAPE = (28, 28)  # rows, columns: the images the 784 inputs are the pixels of
+INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 NUM_CLASSES = 10
 OUTPUT_LAYER = "output"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")  # Keras optimizer names (keras.optimizers.get)
 # Hidden-layer activations, by Keras's names; inference.py implements each in numpy.
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu")
+# Learning rate over the run: constant, or cosine decay from the learning rate to 0 at the
+# last step (keras.optimizers.schedules.CosineDecay).
+LR_SCHEDULES = ("constant", "cosine")
+MAX_SHIFT = 7  # pixels: a quarter of the image side; larger shifts push digits off the image
+
+# The keys a spec and its hidden layers may hold; inference refuses any other (a model it
+# would silently mispredict).
+SPEC_KEYS = ("input_dim", "hidden_layers", "num_classes", "augmentation")
+LAYER_KEYS = ("units", "activation", "dropout")
+# The training-only layers, between the input and hidden_1 when images are shifted.
+AUGMENTATION_LAYERS = ("image", "random_shift", "shifted_pixels")
 
 
-def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
-    """`hidden_layers`: [{"units": 128, "activation": "linear"}, ...]."""
+def model_spec(hidden_layers: list[dict[str, Any]], max_shift: int = 0) -> dict[str, Any]:
+    """`hidden_layers`: [{"units": 128, "activation": "linear", "dropout": 0.0}, ...]
+    (dropout optional); `max_shift`: random translation of the training images by up to
+    this many pixels (0 = none)."""
     for index, layer in enumerate(hidden_layers):
         if not isinstance(layer.get("units"), int) or layer["units"] < 1:
             raise ValueError(f"hidden layer {index}: units must be a positive integer, got {layer}")
-    return {
+        if not 0 <= layer.get("dropout", 0) < 1:
+            raise ValueError(f"hidden layer {index}: dropout must be in [0, 1), got {layer}")
+    if not 0 <= max_shift <= MAX_SHIFT:
+        raise ValueError(f"max_shift must be between 0 and {MAX_SHIFT} pixels, got {max_shift}")
+    spec: dict[str, Any] = {
         "input_dim": INPUT_DIM,
         "hidden_layers": [
-            {"units": layer["units"], "activation": layer["activation"]} for layer in hidden_layers
+            {"units": layer["units"], "activation": layer["activation"]}
+            | ({"dropout": layer["dropout"]} if layer.get("dropout", 0) > 0 else {})
+            for layer in hidden_layers
         ],
         "num_classes": NUM_CLASSES,
     }
+    if max_shift > 0:
+        spec["augmentation"] = {"max_shift": max_shift}
+    return spec
 
 
 def hidden_layer_name(index: int) -> str:
     """hidden_1, hidden_2, ...: in params.yaml, the Keras model and the weights file."""
     return f"hidden_{index + 1}"
+
+
+def dropout_layer_name(index: int) -> str:
+    """The Dropout layer after hidden layer `index` (0-based), when it has one."""
+    return f"{hidden_layer_name(index)}_dropout"
 
 
 def layer_names(spec: dict[str, Any]) -> list[str]:

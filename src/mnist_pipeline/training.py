@@ -6,8 +6,10 @@ import contextlib
 import importlib.util
 import io
 import logging
+import math
 import os
 import sys
+import time
 
 import numpy as np
 
@@ -91,9 +93,16 @@ def one_hot(labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
+def total_steps(examples: int, batch_size: int, epochs: int) -> int:
+    """Optimizer steps in a fit: batches per epoch (the last one partial) times epochs."""
+    return math.ceil(examples / batch_size) * epochs
+
+
 def fit(model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=()) -> list[dict]:
     """Fit on train with val as validation data; one dict per epoch (history.HISTORY_COLUMNS),
-    epochs numbered 1..N as Keras prints them."""
+    epochs numbered 1..N as Keras prints them. Logs the fit's wall time (not an output: it
+    varies from run to run)."""
+    start = time.perf_counter()
     history = model.fit(
         train["x"],
         one_hot(train["y"]),
@@ -104,6 +113,9 @@ def fit(model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=(
         callbacks=list(callbacks),
         verbose=2,  # one line per epoch: readable in `dvc repro` logs
     )
+    seconds = time.perf_counter() - start
+    log.info("fit: %d epochs in %.1f s (%.2f s per epoch, validation included)",
+             epochs, seconds, seconds / epochs)  # fmt: skip
     return [
         {
             "epoch": epoch + 1,
