@@ -28,9 +28,7 @@ def main() -> None:
     from mnist_pipeline.architecture import model_spec
 
     training.configure_determinism(params.seed, params.train.threads)
-    spec = model_spec(
-        [dataclasses.asdict(layer) for layer in params.model.values()], params.train.augment_shift
-    )
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
     model = mlp.build_model(spec)
     mlp.compile_model(
         model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution,
@@ -48,6 +46,7 @@ def main() -> None:
         epochs = training.fit(
             model, train, val, params.train.epochs, params.train.batch_size,
             callbacks=[tracking.epoch_metrics_callback()],
+            max_shift=params.train.augment_shift, seed=params.seed,
         )  # fmt: skip
 
         weights = training.weights_npz(mlp.get_weights(model))

@@ -4,9 +4,10 @@ One description for both implementations: `model.py` builds it in Keras, `infere
 it in numpy. Layer and weight names are fixed here, so the weights file and the summary do
 not depend on Keras's name counters.
 
-Options that only act in training (a layer's dropout, random shifts of the input images) are
-spec keys present only when in use: the reference model's spec, Keras layers and summary stay
-exactly those of the plain MLP, and inference skips them (both are identity at inference).
+A layer's dropout acts only in training: it is a spec key present only when in use, so the
+reference model's spec, Keras layers and summary stay exactly those of the plain MLP, and
+inference skips it (identity at inference). Random shifts of the training images are not
+part of the model at all: training draws them (`training.fit`), inference never sees them.
 """
 
 from __future__ import annotations
@@ -23,28 +24,22 @@ ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu")
 # Learning rate over the run: constant, or cosine decay from the learning rate to 0 at the
 # last step (keras.optimizers.schedules.CosineDecay).
 LR_SCHEDULES = ("constant", "cosine")
-MAX_SHIFT = 7  # pixels: a quarter of the image side; larger shifts push digits off the image
 
 # The keys a spec and its hidden layers may hold; inference refuses any other (a model it
 # would silently mispredict).
-SPEC_KEYS = ("input_dim", "hidden_layers", "num_classes", "augmentation")
+SPEC_KEYS = ("input_dim", "hidden_layers", "num_classes")
 LAYER_KEYS = ("units", "activation", "dropout")
-# The training-only layers, between the input and hidden_1 when images are shifted.
-AUGMENTATION_LAYERS = ("image", "random_shift", "shifted_pixels")
 
 
-def model_spec(hidden_layers: list[dict[str, Any]], max_shift: int = 0) -> dict[str, Any]:
+def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
     """`hidden_layers`: [{"units": 128, "activation": "linear", "dropout": 0.0}, ...]
-    (dropout optional); `max_shift`: random translation of the training images by up to
-    this many pixels (0 = none)."""
+    (dropout optional; 0 adds no key and no layer)."""
     for index, layer in enumerate(hidden_layers):
         if not isinstance(layer.get("units"), int) or layer["units"] < 1:
             raise ValueError(f"hidden layer {index}: units must be a positive integer, got {layer}")
         if not 0 <= layer.get("dropout", 0) < 1:
             raise ValueError(f"hidden layer {index}: dropout must be in [0, 1), got {layer}")
-    if not 0 <= max_shift <= MAX_SHIFT:
-        raise ValueError(f"max_shift must be between 0 and {MAX_SHIFT} pixels, got {max_shift}")
-    spec: dict[str, Any] = {
+    return {
         "input_dim": INPUT_DIM,
         "hidden_layers": [
             {"units": layer["units"], "activation": layer["activation"]}
@@ -53,9 +48,6 @@ def model_spec(hidden_layers: list[dict[str, Any]], max_shift: int = 0) -> dict[
         ],
         "num_classes": NUM_CLASSES,
     }
-    if max_shift > 0:
-        spec["augmentation"] = {"max_shift": max_shift}
-    return spec
 
 
 def hidden_layer_name(index: int) -> str:

@@ -4,9 +4,9 @@ Deliberately not Keras: evaluate and plot only run inference, and this spares ea
 the several seconds of importing TensorFlow. A test checks it against Keras's `predict`, for
 every option a spec can hold.
 
-Dropout and random shifts of the input act only in training: at inference both are the
-identity (Keras's Dropout scales at training time, so nothing is rescaled here), so only
-the Dense layers compute.
+Dropout acts only in training (Keras scales the kept outputs at training time, so nothing is
+rescaled here) and random shifts of the images are drawn by training, outside the model: at
+inference both are the identity, and only the Dense layers compute.
 """
 
 from __future__ import annotations

@@ -11,8 +11,6 @@ from typing import Any
 import keras
 
 from mnist_pipeline.architecture import (
-    AUGMENTATION_LAYERS,
-    IMAGE_SHAPE,
     LR_SCHEDULES,
     OPTIMIZERS,
     dropout_layer_name,
@@ -23,35 +21,16 @@ from mnist_pipeline.errors import DataError
 
 
 def build_model(spec: dict[str, Any]) -> keras.Sequential:
-    """The spec's MLP; Dropout and random-shift layers only where the spec asks for them
-    (the reference spec builds exactly the three Dense layers)."""
+    """The spec's MLP; a Dropout layer only after the hidden layers that ask for one (the
+    reference spec builds exactly the three Dense layers)."""
     names = layer_names(spec)
     layers: list[keras.layers.Layer] = [keras.Input(shape=(spec["input_dim"],), name="pixels")]
-    if "augmentation" in spec:
-        layers += random_shift_layers(spec["augmentation"]["max_shift"])
     for index, (name, layer) in enumerate(zip(names, spec["hidden_layers"], strict=False)):
         layers.append(keras.layers.Dense(layer["units"], activation=layer["activation"], name=name))
         if layer.get("dropout", 0) > 0:
             layers.append(keras.layers.Dropout(layer["dropout"], name=dropout_layer_name(index)))
     layers.append(keras.layers.Dense(spec["num_classes"], activation="softmax", name=names[-1]))
     return keras.Sequential(layers, name="mlp")
-
-
-def random_shift_layers(max_shift: int) -> list[keras.layers.Layer]:
-    """Translate each training image by a random offset of up to `max_shift` pixels each
-    way, rounded to whole pixels, the border filled from the edge (background on MNIST, in
-    any scaling); identity at inference. Built-in layers only, so the logged model loads
-    with stock Keras. Random numbers come from Keras's generator, seeded with the run."""
-    rows, columns = IMAGE_SHAPE
-    image, shift, pixels = AUGMENTATION_LAYERS
-    return [
-        keras.layers.Reshape((rows, columns, 1), name=image),
-        keras.layers.RandomTranslation(
-            max_shift / rows, max_shift / columns,
-            fill_mode="nearest", interpolation="nearest", name=shift,
-        ),
-        keras.layers.Reshape((rows * columns,), name=pixels),
-    ]  # fmt: skip
 
 
 def compile_model(

@@ -16,16 +16,10 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.architecture import (
-    ACTIVATIONS,
-    LR_SCHEDULES,
-    MAX_SHIFT,
-    OPTIMIZERS,
-    hidden_layer_name,
-)
+from mnist_pipeline.architecture import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, hidden_layer_name
 from mnist_pipeline.datasets import DATASETS
 from mnist_pipeline.errors import ParamsError
-from mnist_pipeline.preprocessing import SCALINGS
+from mnist_pipeline.preprocessing import MAX_SHIFT, SCALINGS
 
 BACKENDS = ("tensorflow", "jax")  # Keras 3 backends the train stage offers
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from mnist_pipeline.architecture import IMAGE_SHAPE
+
 PIXEL_MAX = 255.0
 SCALINGS = ("unit", "standardize")  # see scaling_stats
+MAX_SHIFT = 7  # pixels: a quarter of the image side; larger shifts push digits off the image
 
 
 def flatten(images: np.ndarray) -> np.ndarray:
@@ -39,3 +42,19 @@ def stratified_split(
     from sklearn.model_selection import train_test_split
 
     return train_test_split(x, y, test_size=val_fraction, stratify=y, random_state=seed)
+
+
+def shift_images(flat_images: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Translate each flattened image by whole pixels: `offsets[i] = (down, right)`, each
+    within +-MAX_SHIFT. The uncovered border repeats the edge pixels, the background on
+    MNIST-format images whatever the scaling (zeros would not be, once standardized)."""
+    rows, columns = IMAGE_SHAPE
+    offsets = np.asarray(offsets)
+    margin = int(np.abs(offsets).max(initial=0))
+    images = flat_images.reshape(len(flat_images), rows, columns)
+    padded = np.pad(images, ((0, 0), (margin, margin), (margin, margin)), mode="edge")
+    row_index = (margin - offsets[:, 0])[:, None] + np.arange(rows)  # N x rows
+    column_index = (margin - offsets[:, 1])[:, None] + np.arange(columns)  # N x columns
+    shifted = padded[np.arange(len(images))[:, None, None], row_index[:, :, None],
+                     column_index[:, None, :]]  # fmt: skip
+    return shifted.reshape(len(flat_images), rows * columns)
