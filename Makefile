@@ -45,7 +45,7 @@ ARGS ?=
 define run_tuned
 	@dvc exp remove $(1) >/dev/null 2>&1 && echo "removed the earlier experiment $(1)" || true
 	dvc exp run --temp -n $(1) $(TUNED) $(2)
-	dvc exp show --no-pager --only-changed --drop 'Created|.*/' --sort-by test.accuracy
+	dvc exp show --no-pager --drop '.*' --keep 'Experiment|test\.accuracy|test\.loss|data\.dataset'
 endef
 
 tuned: setup
