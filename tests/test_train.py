@@ -263,9 +263,9 @@ def test_an_option_rich_model_repeats_bit_for_bit(tmp_path, backend):
             "reports/train/model_summary.txt")})  # fmt: skip
     assert outputs[0] == outputs[1]
     spec = outputs[0]["models/model.json"].decode()
-    assert '"dropout": 0.3' in spec and '"max_shift": 2' in spec
+    assert '"dropout": 0.3' in spec and "shift" not in spec  # shifts: training's, not the model's
     summary = outputs[0]["reports/train/model_summary.txt"].decode()
-    assert "hidden_1_dropout (Dropout)" in summary and "RandomTranslation" in summary
+    assert "hidden_1_dropout (Dropout)" in summary and "hidden_2_dropout (Dropout)" in summary
     evaluated = run_stage("evaluate", directory, env)  # numpy inference reads the spec
     assert evaluated.returncode == 0, evaluated.stderr
 
