@@ -29,8 +29,8 @@ check-repro: setup
 
 # The tuned configuration (README "Better models"), chosen on the validation set: a named
 # DVC experiment run in a temporary copy of HEAD (the workspace stays as it is), its MLflow
-# run named the same. An earlier experiment of that name is replaced (DVC refuses a taken
-# name); its MLflow run stays. `make tuned-fashion` (experiment `tuned-fashion`) runs it
+# run named the same. An earlier experiment of that name from this commit is replaced (DVC
+# refuses a taken name); its MLflow run stays. `make tuned-fashion` (experiment `tuned-fashion`) runs it
 # on Fashion-MNIST with that dataset's own choice. More overrides, another name:
 #   make tuned NAME=tuned-e30 ARGS='-S train.epochs=30'
 TUNED := -S train.backend=jax -S train.epochs=20 -S train.lr_schedule=cosine \
@@ -41,9 +41,13 @@ TUNED_FASHION := -S data.dataset=fashion_mnist -S train.augment_shift=0 -S train
 	-S model.hidden_1.dropout=0.2 -S model.hidden_2.dropout=0.2
 NAME ?= tuned
 ARGS ?=
-# $(1): experiment name, $(2): overrides after TUNED's (a later -S of a key wins).
+# $(1): experiment name, $(2): overrides after TUNED's (a later -S of a key wins). Only
+# the experiment of that name from this commit is replaced: by its full ref, as a bare
+# `dvc exp remove tuned` removes the one `tuned` of any commit (another branch's).
 define run_tuned
-	@dvc exp remove $(1) >/dev/null 2>&1 && echo "removed the earlier experiment $(1)" || true
+	@ref=refs/exps/$$(git rev-parse HEAD | sed 's|^..|&/|')/$(1); \
+	if git show-ref --quiet --verify "$$ref"; then \
+		dvc exp remove "$$ref" && echo "removed the earlier experiment $(1) of this commit"; fi
 	dvc exp run --temp -n $(1) $(TUNED) $(2)
 	dvc exp show --no-pager --drop '.*' --keep 'Experiment|test\.accuracy|test\.loss|data\.dataset'
 endef

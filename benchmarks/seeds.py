@@ -49,7 +49,13 @@ def command(config: str, seed: int, overrides: str) -> list[str]:
 
 def run_one(config: str, seed: int, overrides: str) -> dict[str, str]:
     name = experiment_name(config, seed)
-    subprocess.run(["dvc", "exp", "remove", name], cwd=ROOT, capture_output=True)  # if taken
+    # A rerun replaces this commit's experiment of that name (by its full ref: a bare name
+    # would remove the one experiment of that name from any commit).
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
+                          text=True, check=True).stdout.strip()  # fmt: skip
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"
+    if subprocess.run(["git", "show-ref", "--quiet", "--verify", ref], cwd=ROOT).returncode == 0:
+        subprocess.run(["dvc", "exp", "remove", ref], cwd=ROOT, check=True, capture_output=True)
     arguments = command(config, seed, overrides)
     load = os.getloadavg()[0]
     print(f"$ {shlex.join(arguments)}", flush=True)
