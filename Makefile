@@ -9,7 +9,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # Stage commands in dvc.yaml call `python`: put the project's environment first.
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup run test lint ui check-repro bench server server-stop tuned tuned-fashion seeds
+.PHONY: setup run test lint ui check-repro bench server server-stop tuned tuned-fashion seeds seeds-fashion
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process
 # would otherwise recompile TensorFlow's and MLflow's sources on import, seconds each time.
@@ -60,9 +60,14 @@ tuned-fashion: setup
 
 # The seed spread of the reference and the tuned configuration: one `dvc exp run --temp` per
 # seed and configuration, then benchmarks/seeds.csv and benchmarks/seeds.md (README table).
+# seeds-fashion: the same on Fashion-MNIST (offline: MNIST_PIPELINE_MIRROR at its IDX files).
 SEEDS ?= 1 2 3 4 5
 seeds: setup
 	python benchmarks/seeds.py --seeds $(SEEDS) --config reference "" --config tuned "$(TUNED)"
+
+seeds-fashion: setup
+	python benchmarks/seeds.py --seeds $(SEEDS) --config reference-fashion \
+		"-S data.dataset=fashion_mnist" --config tuned-fashion "$(TUNED) $(TUNED_FASHION)"
 
 # Side-by-side timings against the plain-script notebook; writes BENCHMARKS.md.
 bench: setup
