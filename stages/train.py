@@ -31,8 +31,11 @@ def main() -> None:
     spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
     model = mlp.build_model(spec)
     mlp.compile_model(
-        model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution
-    )
+        model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution,
+        lr_schedule=params.train.lr_schedule,
+        total_steps=training.total_steps(len(train["y"]), params.train.batch_size,
+                                         params.train.epochs),
+    )  # fmt: skip
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
     with tracking.new_run(experiment_id, params, raw["content_sha256"]):
@@ -43,6 +46,7 @@ def main() -> None:
         epochs = training.fit(
             model, train, val, params.train.epochs, params.train.batch_size,
             callbacks=[tracking.epoch_metrics_callback()],
+            max_shift=params.train.augment_shift, seed=params.seed,
         )  # fmt: skip
 
         weights = training.weights_npz(mlp.get_weights(model))

@@ -9,7 +9,7 @@ import pytest
 from mnist_pipeline.datasets import get_spec
 from mnist_pipeline.download import fetch
 
-from conftest import SHARED_MNIST, run_stage
+from conftest import ROOT, SHARED_MNIST, run_stage
 
 MIRROR = Path(os.environ.get("MNIST_PIPELINE_MIRROR", SHARED_MNIST))
 pytestmark = [
@@ -54,3 +54,23 @@ def test_the_download_output_is_itself_a_verified_mirror(project):
     assert result.returncode == 0, result.stderr
     arrays, _ = fetch(get_spec("mnist"), [str(project / "data" / "raw")])
     assert np.bincount(arrays["y_test"]).tolist() == TEST_COUNTS
+
+
+def test_the_default_params_train_the_committed_reference_weights(project, tmp_path):
+    """The model options added since the reference run (dropout, schedule, shifted images)
+    are off by default and leave its weights byte-identical: dvc.lock's md5 b0067899...
+    (the same on the AMD and Intel machines measured)."""
+    import hashlib
+
+    from mnist_pipeline.reprocheck import lock_hashes
+
+    env = {"MNIST_PIPELINE_MIRROR": str(MIRROR),
+           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}  # fmt: skip
+    for stage in ("download", "prepare", "split", "train"):
+        result = run_stage(stage, project, env)
+        assert result.returncode == 0, result.stderr
+    committed = lock_hashes((ROOT / "dvc.lock").read_text())
+    for output in ("models/weights.npz", "models/model.json", "reports/train/history.csv",
+                   "reports/train/model_summary.txt"):  # fmt: skip
+        md5 = hashlib.md5((project / output).read_bytes()).hexdigest()
+        assert md5 == committed[output], output

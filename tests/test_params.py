@@ -23,6 +23,9 @@ def test_defaults_reproduce_the_reference_notebook():
     assert (params.train.optimizer, params.train.learning_rate) == ("adam", 0.001)
     layers = [(name, layer.units, layer.activation) for name, layer in params.model.items()]
     assert layers == [("hidden_1", 128, "linear"), ("hidden_2", 64, "relu")]
+    # The options beyond the notebook are off: no dropout, constant rate, no shifted images.
+    assert [layer.dropout for layer in params.model.values()] == [0.0, 0.0]
+    assert (params.train.lr_schedule, params.train.augment_shift) == ("constant", 0)
 
 
 @pytest.mark.parametrize(
@@ -36,6 +39,12 @@ def test_defaults_reproduce_the_reference_notebook():
         ("train", "learning_rate", -1, "train.learning_rate: expected > 0"),
         ("train", "optimiser", "adam", "train.optimiser: unknown key"),
         ("train", "backend", "torch", "train.backend: expected one of ['tensorflow', 'jax']"),
+        ("train", "lr_schedule", "step", "train.lr_schedule: expected one of ['constant', 'cos"),
+        ("train", "lr_schedule", 1, "train.lr_schedule: expected a string, got 1"),
+        ("train", "augment_shift", 8, "train.augment_shift: expected between 0 (none) and 7 pi"),
+        ("train", "augment_shift", -1, "train.augment_shift: expected between 0 (none) and 7"),
+        ("train", "augment_shift", 1.5, "train.augment_shift: expected an integer, got 1.5"),
+        ("train", "augment_shift", False, "train.augment_shift: expected an integer, got False"),
         (
             "prepare",
             "scaling",
@@ -97,3 +106,56 @@ def test_hidden_layers_must_be_named_in_order(raw, layers):
     raw["model"] = layers
     with pytest.raises(ParamsError, match=r"^model: expected hidden layers named hidden_1, hidd"):
         parse_params(raw)
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (1, "model.hidden_2.dropout: expected between 0 (none) and 1 (exclusive), got 1.0"),
+        (0.999, None),
+        (-0.1, "model.hidden_2.dropout: expected between 0 (none) and 1 (exclusive), got -0.1"),
+        ("0.2", "model.hidden_2.dropout: expected a number, got '0.2'"),
+        (None, "model.hidden_2.dropout: expected a number, got None"),
+    ],
+)
+def test_dropout_is_validated_per_layer(raw, value, message):
+    raw["model"]["hidden_2"]["dropout"] = value
+    if message is None:
+        assert parse_params(raw).model["hidden_2"].dropout == value
+        return
+    with pytest.raises(ParamsError) as error:
+        parse_params(raw)
+    assert str(error.value) == message  # one line, naming the key
+
+
+def test_dropout_is_optional_and_zero_when_absent(raw):
+    """`-S +model.hidden_3.units=32 -S +model.hidden_3.activation=relu` adds a layer."""
+    raw["model"]["hidden_3"] = {"units": 32, "activation": "relu"}
+    params = parse_params(raw)
+    assert params.model["hidden_3"].dropout == 0.0
+    assert flatten(params)["model.hidden_3.dropout"] == 0.0  # logged like any other param
+    del raw["model"]["hidden_3"]["units"]
+    with pytest.raises(ParamsError, match=r"^model\.hidden_3\.units: missing$"):
+        parse_params(raw)
+
+
+def test_the_new_train_keys_are_required(raw):
+    del raw["train"]["lr_schedule"]
+    with pytest.raises(ParamsError, match=r"^train\.lr_schedule: missing$"):
+        parse_params(raw)
+
+
+def test_params_yaml_round_trips_through_dvc_set_param(tmp_path):
+    """Every new key takes `dvc exp run -S` values as written on the command line."""
+    from conftest import edit_params
+
+    path = tmp_path / "params.yaml"
+    path.write_text((ROOT / "params.yaml").read_text())
+    edit_params(path, **{"model.hidden_1.dropout": 0.25, "train.lr_schedule": "cosine",
+                         "train.augment_shift": 2, "+model.hidden_3.units": 32,
+                         "+model.hidden_3.activation": "relu"})  # fmt: skip
+    params = load_params(path)
+    assert params.model["hidden_1"].dropout == 0.25
+    assert (params.train.lr_schedule, params.train.augment_shift) == ("cosine", 2)
+    assert params.model["hidden_3"].dropout == 0.0
+    assert "dropout: 0.25" in path.read_text() and "null" not in path.read_text()

@@ -3,7 +3,13 @@ import json
 import numpy as np
 import pytest
 
-from mnist_pipeline.preprocessing import apply_scaling, flatten, scaling_stats, stratified_split
+from mnist_pipeline.preprocessing import (
+    apply_scaling,
+    flatten,
+    scaling_stats,
+    shift_images,
+    stratified_split,
+)
 
 from conftest import edit_params, run_stage
 
@@ -83,3 +89,16 @@ def test_prepare_without_raw_data_names_the_missing_input(project):
     result = run_stage("prepare", project)
     assert result.returncode == 1
     assert "data/raw/mnist.npz: input missing" in result.stderr
+
+
+def test_shift_images_moves_each_image_by_its_offset():
+    images = np.arange(3 * 784, dtype=np.float32).reshape(3, 784)
+    shifted = shift_images(images, np.array([[0, 0], [2, -1], [-3, 3]]))
+    grid, moved = images.reshape(3, 28, 28), shifted.reshape(3, 28, 28)
+    np.testing.assert_array_equal(moved[0], grid[0])
+    np.testing.assert_array_equal(moved[1, 2:, :-1], grid[1, :-2, 1:])  # 2 down, 1 left
+    np.testing.assert_array_equal(moved[2, :-3, 3:], grid[2, 3:, :-3])  # 3 up, 3 right
+    # The uncovered border repeats the edge: background stays background in any scaling.
+    np.testing.assert_array_equal(moved[1, 0, :-1], grid[1, 0, 1:])
+    np.testing.assert_array_equal(moved[2, :-3, 0], grid[2, 3:, 0])
+    assert shifted.dtype == np.float32 and shifted.shape == (3, 784)

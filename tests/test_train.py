@@ -11,7 +11,7 @@ import pytest
 
 from mnist_pipeline.errors import ParamsError
 
-from conftest import make_tiny_project, run_stage
+from conftest import edit_params, make_tiny_project, run_stage
 
 pytestmark = pytest.mark.slow
 
@@ -245,3 +245,66 @@ def test_missing_backend_package_names_the_extra(monkeypatch):
     monkeypatch.setattr(training.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ParamsError, match=r"'jax' is not installed .*uv sync --extra jax"):
         training.select_backend("jax", 1)
+
+
+# The options beyond the reference: dropout, cosine schedule and shifted images together.
+
+OPTIONS = {
+    "model.hidden_1.dropout": 0.3,
+    "model.hidden_2.dropout": 0.1,
+    "train.lr_schedule": "cosine",
+    "train.augment_shift": 2,
+}
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_an_option_rich_model_repeats_bit_for_bit(tmp_path, backend):
+    """Dropout masks and shifts are random: seeded with the run, so two trainings of the
+    same params give byte-identical outputs, on either backend."""
+    if backend == "jax":
+        pytest.importorskip("jax", reason="the 'jax' extra is not installed")
+    options = {**OPTIONS, "train.backend": backend}
+    directory, env = make_tiny_project(tmp_path / "project", **options)
+    outputs = []
+    for _ in range(2):
+        result = run_stage("train", directory, env)
+        assert result.returncode == 0, result.stderr
+        outputs.append({path: (directory / path).read_bytes() for path in (
+            "models/weights.npz", "models/model.json", "reports/train/history.csv",
+            "reports/train/model_summary.txt")})  # fmt: skip
+    assert outputs[0] == outputs[1]
+    spec = outputs[0]["models/model.json"].decode()
+    assert '"dropout": 0.3' in spec and "shift" not in spec  # shifts: training's, not the model's
+    summary = outputs[0]["reports/train/model_summary.txt"].decode()
+    assert "hidden_1_dropout (Dropout)" in summary and "hidden_2_dropout (Dropout)" in summary
+    evaluated = run_stage("evaluate", directory, env)  # numpy inference reads the spec
+    assert evaluated.returncode == 0, evaluated.stderr
+
+
+def test_the_run_description_names_the_options(tmp_path):
+    import mlflow
+
+    directory, env = make_tiny_project(tmp_path / "project", **OPTIONS, **{"train.epochs": 1})
+    result = run_stage("train", directory, env)
+    assert result.returncode == 0, result.stderr
+    assert "fit: 1 epochs in" in result.stderr  # the fit's wall time, in the log only
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name("mnist-pipeline")
+    (run,) = client.search_runs([experiment.experiment_id])
+    description = run.data.tags["mlflow.note.content"]
+    assert "784 → 128 linear (dropout 0.3) → 64 relu (dropout 0.1) → 10 softmax" in description
+    assert "learning rate 0.001 (cosine decay)" in description
+    assert "images shifted up to 2 px" in description
+    assert run.data.params["train.lr_schedule"] == "cosine"
+    assert run.data.params["model.hidden_2.dropout"] == "0.1"
+
+
+def test_a_bad_option_stops_the_stage_with_one_line(tmp_path):
+    directory, env = make_tiny_project(tmp_path / "project")
+    edit_params(directory / "params.yaml", **{"model.hidden_1.dropout": 1.5})
+    result = run_stage("train", directory, env)
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "ERROR mnist_pipeline: model.hidden_1.dropout: expected between 0 (none) and 1 "
+        "(exclusive), got 1.5"
+    )

@@ -3,29 +3,48 @@
 One description for both implementations: `model.py` builds it in Keras, `inference.py` runs
 it in numpy. Layer and weight names are fixed here, so the weights file and the summary do
 not depend on Keras's name counters.
+
+A layer's dropout acts only in training: it is a spec key present only when in use, so the
+reference model's spec, Keras layers and summary stay exactly those of the plain MLP, and
+inference skips it (identity at inference). Random shifts of the training images are not
+part of the model at all: training draws them (`training.fit`), inference never sees them.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-INPUT_DIM = 784
+IMAGE_SHAPE = (28, 28)  # rows, columns: the images the 784 inputs are the pixels of
+INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 NUM_CLASSES = 10
 OUTPUT_LAYER = "output"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")  # Keras optimizer names (keras.optimizers.get)
 # Hidden-layer activations, by Keras's names; inference.py implements each in numpy.
 ACTIVATIONS = ("linear", "relu", "sigmoid", "tanh", "elu")
+# Learning rate over the run: constant, or cosine decay from the learning rate to 0 at the
+# last step (keras.optimizers.schedules.CosineDecay).
+LR_SCHEDULES = ("constant", "cosine")
+
+# The keys a spec and its hidden layers may hold; inference refuses any other (a model it
+# would silently mispredict).
+SPEC_KEYS = ("input_dim", "hidden_layers", "num_classes")
+LAYER_KEYS = ("units", "activation", "dropout")
 
 
 def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
-    """`hidden_layers`: [{"units": 128, "activation": "linear"}, ...]."""
+    """`hidden_layers`: [{"units": 128, "activation": "linear", "dropout": 0.0}, ...]
+    (dropout optional; 0 adds no key and no layer)."""
     for index, layer in enumerate(hidden_layers):
         if not isinstance(layer.get("units"), int) or layer["units"] < 1:
             raise ValueError(f"hidden layer {index}: units must be a positive integer, got {layer}")
+        if not 0 <= layer.get("dropout", 0) < 1:
+            raise ValueError(f"hidden layer {index}: dropout must be in [0, 1), got {layer}")
     return {
         "input_dim": INPUT_DIM,
         "hidden_layers": [
-            {"units": layer["units"], "activation": layer["activation"]} for layer in hidden_layers
+            {"units": layer["units"], "activation": layer["activation"]}
+            | ({"dropout": layer["dropout"]} if layer.get("dropout", 0) > 0 else {})
+            for layer in hidden_layers
         ],
         "num_classes": NUM_CLASSES,
     }
@@ -34,6 +53,11 @@ def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
 def hidden_layer_name(index: int) -> str:
     """hidden_1, hidden_2, ...: in params.yaml, the Keras model and the weights file."""
     return f"hidden_{index + 1}"
+
+
+def dropout_layer_name(index: int) -> str:
+    """The Dropout layer after hidden layer `index` (0-based), when it has one."""
+    return f"{hidden_layer_name(index)}_dropout"
 
 
 def layer_names(spec: dict[str, Any]) -> list[str]:

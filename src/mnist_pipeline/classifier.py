@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from mnist_pipeline.datasets import IMAGE_SHAPE
+from mnist_pipeline.architecture import IMAGE_SHAPE
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.inference import predict_proba
 from mnist_pipeline.preprocessing import PIXEL_MAX, apply_scaling, flatten

@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from mnist_pipeline.architecture import IMAGE_SHAPE
 from mnist_pipeline.errors import DataError
 
 IMAGES_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
 GZIP_MAGIC = b"\x1f\x8b"
-IMAGE_SHAPE = (28, 28)
 PARTS = ("train_images", "train_labels", "test_images", "test_labels")
 IDX_FILES = {
     "train_images": "train-images-idx3-ubyte",

@@ -22,10 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from mnist_pipeline.architecture import IMAGE_SHAPE
 from mnist_pipeline.classifier import as_images
 from mnist_pipeline.datasets import (
     GZIP_MAGIC,
-    IMAGE_SHAPE,
     IMAGES_MAGIC,
     decompress,
     parse_idx,

@@ -10,27 +10,53 @@ from typing import Any
 
 import keras
 
-from mnist_pipeline.architecture import OPTIMIZERS, layer_names, weight_key
+from mnist_pipeline.architecture import (
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    dropout_layer_name,
+    layer_names,
+    weight_key,
+)
 from mnist_pipeline.errors import DataError
 
 
 def build_model(spec: dict[str, Any]) -> keras.Sequential:
+    """The spec's MLP; a Dropout layer only after the hidden layers that ask for one (the
+    reference spec builds exactly the three Dense layers)."""
     names = layer_names(spec)
     layers: list[keras.layers.Layer] = [keras.Input(shape=(spec["input_dim"],), name="pixels")]
-    for name, layer in zip(names, spec["hidden_layers"], strict=False):
+    for index, (name, layer) in enumerate(zip(names, spec["hidden_layers"], strict=False)):
         layers.append(keras.layers.Dense(layer["units"], activation=layer["activation"], name=name))
+        if layer.get("dropout", 0) > 0:
+            layers.append(keras.layers.Dropout(layer["dropout"], name=dropout_layer_name(index)))
     layers.append(keras.layers.Dense(spec["num_classes"], activation="softmax", name=names[-1]))
     return keras.Sequential(layers, name="mlp")
 
 
 def compile_model(
-    model: keras.Model, optimizer: str, learning_rate: float, steps_per_execution: int = 1
+    model: keras.Model,
+    optimizer: str,
+    learning_rate: float,
+    steps_per_execution: int = 1,
+    lr_schedule: str = "constant",
+    total_steps: int | None = None,
 ) -> None:
+    """`lr_schedule` "cosine" decays `learning_rate` to 0 over `total_steps` optimizer
+    steps (batches); "constant" passes the plain number, as the reference run does."""
     if optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r} (expected one of {sorted(OPTIMIZERS)})")
+    if lr_schedule not in LR_SCHEDULES:
+        raise ValueError(
+            f"unknown lr_schedule {lr_schedule!r} (expected one of {sorted(LR_SCHEDULES)})"
+        )
+    rate: float | keras.optimizers.schedules.LearningRateSchedule = learning_rate
+    if lr_schedule == "cosine":
+        if not total_steps or total_steps < 1:
+            raise ValueError(f"lr_schedule 'cosine' needs total_steps >= 1, got {total_steps}")
+        rate = keras.optimizers.schedules.CosineDecay(learning_rate, decay_steps=total_steps)
     model.compile(
         optimizer=keras.optimizers.get(
-            {"class_name": optimizer, "config": {"learning_rate": learning_rate}}
+            {"class_name": optimizer, "config": {"learning_rate": rate}}
         ),
         loss="categorical_crossentropy",
         metrics=["accuracy"],

@@ -17,10 +17,10 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.architecture import ACTIVATIONS, OPTIMIZERS, hidden_layer_name
+from mnist_pipeline.architecture import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, hidden_layer_name
 from mnist_pipeline.datasets import DATASETS
 from mnist_pipeline.errors import ParamsError
-from mnist_pipeline.preprocessing import SCALINGS
+from mnist_pipeline.preprocessing import MAX_SHIFT, SCALINGS
 
 BACKENDS = ("tensorflow", "jax")  # Keras 3 backends the train stage offers
 
@@ -59,6 +59,12 @@ class SplitParams:
 class HiddenLayer:
     units: int = field(metadata=_at_least(1))
     activation: str = field(metadata=_one_of(ACTIVATIONS))
+    # Fraction of this layer's outputs dropped at random in training (0 = no Dropout layer).
+    # Optional, so `-S +model.hidden_3.units=32 -S +model.hidden_3.activation=relu` adds a
+    # layer without it.
+    dropout: float = field(
+        default=0.0, metadata=_check(lambda v: 0 <= v < 1, "between 0 (none) and 1 (exclusive)")
+    )
 
 
 def _layers_in_order(layers: dict[str, HiddenLayer]) -> bool:
@@ -73,6 +79,12 @@ class TrainParams:
     batch_size: int = field(metadata=_at_least(1))
     optimizer: str = field(metadata=_one_of(OPTIMIZERS))
     learning_rate: float = field(metadata=_check(lambda v: v > 0, "> 0"))
+    # constant, or cosine decay from learning_rate to 0 over the run's steps.
+    lr_schedule: str = field(metadata=_one_of(LR_SCHEDULES))
+    # Random translation of each training image by up to this many pixels (0 = none).
+    augment_shift: int = field(
+        metadata=_check(lambda v: 0 <= v <= MAX_SHIFT, f"between 0 (none) and {MAX_SHIFT} pixels")
+    )
     # Batches run per call into the backend; only cuts framework overhead, results are identical.
     steps_per_execution: int = field(metadata=_at_least(1))
     # Fixed thread counts make the arithmetic independent of the machine's core count.
@@ -188,7 +200,10 @@ def _build(cls: type, raw: Any, where: str) -> Any:
     for name, spec in fields.items():
         key = f"{where}.{name}" if where else name
         if name not in raw:
-            raise ParamsError(f"{key}: missing")
+            if spec.default is dataclasses.MISSING:
+                raise ParamsError(f"{key}: missing")
+            values[name] = spec.default  # an optional key: its default
+            continue
         value = _convert(hints[name], raw[name], key)
         if "check" in spec.metadata and not spec.metadata["check"](value):
             raise ParamsError(f"{key}: expected {spec.metadata['expected']}, got {value!r}")

@@ -25,8 +25,9 @@ import numpy as np
 from mlflow.exceptions import MlflowException
 
 from mnist_pipeline import registry, tracking
+from mnist_pipeline.architecture import IMAGE_SHAPE
 from mnist_pipeline.classifier import LABEL, PROBABILITY, RawImageClassifier
-from mnist_pipeline.datasets import IMAGE_SHAPE, get_spec
+from mnist_pipeline.datasets import get_spec
 from mnist_pipeline.errors import DataError
 from mnist_pipeline.evaluation import TEST_ACCURACY
 

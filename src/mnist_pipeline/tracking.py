@@ -251,14 +251,20 @@ def run_name(client, experiment_id: str, changes: dict[str, Any]) -> str:
 
 def describe(params, dataset_sha256: str, changes: dict[str, Any]) -> str:
     """The run page's description: data, model, training, and what differs from the commit."""
-    layers = "".join(f" → {layer.units} {layer.activation}" for layer in params.model.values())
+    layers = "".join(
+        f" → {layer.units} {layer.activation}"
+        + (f" (dropout {layer.dropout})" if layer.dropout else "")
+        for layer in params.model.values()
+    )
     train = params.train
+    schedule = "" if train.lr_schedule == "constant" else f" ({train.lr_schedule} decay)"
+    shifts = f", images shifted up to {train.augment_shift} px" if train.augment_shift else ""
     lines = [
         f"**Data**: {params.data.dataset} (content sha256 {dataset_sha256[:12]}), "
         f"{params.prepare.scaling} scaling, seed {params.seed}",
         f"**Model**: 784{layers} → 10 softmax",
-        f"**Training**: {train.optimizer}, learning rate {train.learning_rate}, "
-        f"{train.epochs} epochs, batch {train.batch_size}, {train.backend} backend",
+        f"**Training**: {train.optimizer}, learning rate {train.learning_rate}{schedule}, "
+        f"{train.epochs} epochs, batch {train.batch_size}{shifts}, {train.backend} backend",
         "**Params changed from the commit**: "
         + (", ".join(f"`{key}={value}`" for key, value in changes.items()) or "nothing"),
     ]
