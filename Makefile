@@ -15,7 +15,7 @@ export PATH := $(VENV_BIN):$(PATH)
 # would otherwise recompile TensorFlow's and MLflow's sources on import, seconds each time.
 setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
-	$(UV) sync --locked --all-extras --compile-bytecode
+	$(UV) sync --quiet --locked --all-extras --compile-bytecode
 
 run: setup
 	dvc repro
@@ -86,4 +86,4 @@ lint: setup
 
 # The MLflow UI on the project's store: prints the experiment's runs page, then serves it.
 ui: setup
-	mnist-pipeline ui
+	mnist-pipeline ui --port $(or $(PORT),5000)

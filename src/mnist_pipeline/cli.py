@@ -129,9 +129,12 @@ def _demote(arguments: argparse.Namespace) -> int:
 
 
 def _ui(arguments: argparse.Namespace) -> int:
-    """Print the experiment's runs page in the model-training view, then serve the UI on the
-    embedded store (a tracking server serves its own UI: only its URL is printed)."""
-    import os
+    """Serve the UI on the embedded store and print the experiment's runs page in the
+    model-training view once it answers (a tracking server serves its own UI: only its URL
+    is printed)."""
+    import signal
+    import subprocess
+    import time
 
     from mnist_pipeline import tracking
     from mnist_pipeline.params import load_params
@@ -146,12 +149,36 @@ def _ui(arguments: argparse.Namespace) -> int:
     found = MlflowClient(uri).get_experiment_by_name(experiment)
     page = f"#/experiments/{found.experiment_id}/runs" if found else "#/experiments"
     page += "?workflowType=machine_learning"  # not the GenAI view (traces, prompts)
-    print(f"MLflow UI, experiment {experiment!r}: {base}/{page}", flush=True)
+    url = f"{base}/{page}"
     if not served:
+        print(f"MLflow UI, experiment {experiment!r}: {url}", flush=True)
         return 0
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", arguments.host,
                "--port", str(arguments.port)]  # fmt: skip
-    os.execvp(command[0], command)
+    server = subprocess.Popen(command)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: stop the server too
+    try:
+        deadline = time.monotonic() + 180  # the UI takes 10-30 s to start on a busy machine
+        while server.poll() is None:
+            try:
+                tracking.check_reachable(base, timeout=2)
+            except tracking.TrackingError:
+                if time.monotonic() > deadline:
+                    raise tracking.TrackingError(
+                        f"mlflow ui did not answer at {base} in 180 s"
+                    ) from None
+                time.sleep(0.5)
+                continue
+            print(f"MLflow UI, experiment {experiment!r}: {url}  (Ctrl-C stops it)", flush=True)
+            try:
+                return server.wait()
+            except KeyboardInterrupt:
+                return 0
+        return server.returncode  # it failed to start (port taken?): its own message says why
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -240,8 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         "ui", help="print the URL of the experiment's runs, and serve the MLflow UI on the "
         "embedded store",
     )  # fmt: skip
-    ui.add_argument("--host", default="127.0.0.1")
-    ui.add_argument("--port", type=int, default=5000)
+    ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
+    ui.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
     ui.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
     ui.set_defaults(handler=_ui)
 
