@@ -138,10 +138,10 @@ def shifted_batches(x: np.ndarray, labels: np.ndarray, batch_size: int, max_shif
     """The training set as a Keras PyDataset whose epoch e is a fresh shuffle of every image,
     each shifted by a random (down, right) offset in [-max_shift, max_shift] pixels.
 
-    Drawn in numpy, outside the model: Keras's RandomTranslation layer made each step ~15x
-    slower on the JAX backend (an interpolating gather), and would have put a layer that
-    only trains into the model. A batch is a pure function of (seed, epoch, index), so
-    prefetching or the order Keras asks for batches cannot change the weights.
+    Drawn in numpy, outside the model: Keras's RandomTranslation layer made the fit ~11x
+    slower on the JAX backend (an interpolating gather per image), and would have put a
+    layer that only trains into the model. A batch is a pure function of (seed, epoch,
+    index), so prefetching or the order Keras asks for batches cannot change the weights.
     """
     import keras
 
