@@ -109,20 +109,20 @@ def _registry_run(arguments: argparse.Namespace, register: bool):
 
 
 def _promote(arguments: argparse.Namespace) -> int:
-    from mnist_pipeline import registry
-
-    client, name, version, run_id = _registry_run(arguments, register=True)
-    message = registry.promote(client, name, version)
-    client.set_tag(run_id, registry.DECISION_RUN_TAG, message)
-    print(message)
-    return 0
+    return _move_champion(arguments, register=True)
 
 
 def _demote(arguments: argparse.Namespace) -> int:
+    return _move_champion(arguments, register=False)
+
+
+def _move_champion(arguments: argparse.Namespace, register: bool) -> int:
+    """`promote` (register=True) or `demote` a run's version, and record it on the run."""
     from mnist_pipeline import registry
 
-    client, name, version, run_id = _registry_run(arguments, register=False)
-    message = registry.demote(client, name, version)
+    client, name, version, run_id = _registry_run(arguments, register=register)
+    move = registry.promote if register else registry.demote
+    message = move(client, name, version)
     client.set_tag(run_id, registry.DECISION_RUN_TAG, message)
     print(message)
     return 0
