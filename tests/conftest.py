@@ -184,3 +184,15 @@ def tiny_repository_copy(base: Path) -> tuple[Path, dict[str, str]]:
         subprocess.run(["git", "config", key, value], cwd=project, check=True)  # dvc exp run
     git_commit_all(project, "copy")
     return project, env
+
+
+@pytest.fixture
+def mlflow_experiment(tmp_path, monkeypatch) -> str:
+    """A temporary SQLite store (MLFLOW_TRACKING_URI points at it) with an experiment `runs`;
+    returns the experiment's id."""
+    import mlflow
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    mlflow.set_tracking_uri(uri)
+    return mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())

@@ -13,12 +13,8 @@ MNIST, FASHION = NAMES.registered_name("mnist"), NAMES.registered_name("fashion_
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    experiment_id = mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())
-    return mlflow.MlflowClient(), experiment_id
+def store(mlflow_experiment):
+    return mlflow.MlflowClient(), mlflow_experiment
 
 
 def evaluated(store, accuracy: float, weights: str, dataset: str = "mnist", margin: float = 0.0,

@@ -27,12 +27,8 @@ def log_run(experiment_id, params, losses, accuracies, test_accuracy, weights, n
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
-    mlflow.set_tracking_uri(uri)
-    experiment_id = mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())
-    return experiment_id
+def store(mlflow_experiment):
+    return mlflow_experiment
 
 
 def run_cli(capsys, *arguments):

@@ -181,6 +181,15 @@ def _ui(arguments: argparse.Namespace) -> int:
             server.wait(timeout=30)
 
 
+RUN_REFERENCE = (
+    "a run id or its first characters, a run name, a DVC experiment name, `latest` or `previous`"
+)
+
+
+def _add_experiment_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+
+
 def main(argv: list[str] | None = None) -> int:
     from mnist_pipeline import images, predictions
 
@@ -217,13 +226,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     diff.add_argument(
         "runs", nargs="*", metavar="RUN",
-        help="a run id or its first characters, a run name, a DVC experiment name, `latest` "
-        "or `previous` (default: previous latest)",
+        help=f"{RUN_REFERENCE} (default: previous latest)",
     )  # fmt: skip
     diff.add_argument("--all", action="store_true", help="list every param, not only changes")
     diff.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     diff.add_argument("--plot", metavar="FILE", help="write both runs' curves to this PNG")
-    diff.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+    _add_experiment_option(diff)
     diff.set_defaults(handler=_diff)
 
     predict = commands.add_parser(
@@ -256,11 +264,8 @@ def main(argv: list[str] | None = None) -> int:
         ("demote", _demote, "undo: the champion RUN's model steps back for the one it replaced"),
     ):
         command = commands.add_parser(name, help=text)
-        command.add_argument(
-            "run", metavar="RUN", help="a run id or its first characters, a run name, a DVC "
-            "experiment name, `latest` or `previous`",
-        )  # fmt: skip
-        command.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+        command.add_argument("run", metavar="RUN", help=RUN_REFERENCE)
+        _add_experiment_option(command)
         command.set_defaults(handler=handler)
 
     ui = commands.add_parser(
@@ -269,7 +274,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
     ui.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
-    ui.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
+    _add_experiment_option(ui)
     ui.set_defaults(handler=_ui)
 
     arguments = parser.parse_args(argv)
