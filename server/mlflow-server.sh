@@ -11,7 +11,8 @@
 #   MLFLOW_SERVER_PORT   port (default 5000)
 #   MLFLOW_BACKEND_URI   an existing PostgreSQL database, e.g.
 #                        postgresql+psycopg2://user:password@db.internal:5432/mlflow
-#                        (default: a local cluster with database and role `mlflow`)
+#                        (default: a local cluster with role `mlflow` and databases `mlflow`
+#                        and `optuna`, the latter for `mnist-pipeline tune`'s studies)
 #   MLFLOW_SERVER_STATE  where artifacts, logs and pid files go (default .server/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,9 +47,13 @@ start_postgres() {
     if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_roles WHERE rolname='mlflow'\"")" != 1 ]; then
         as_postgres "psql -qc \"CREATE ROLE mlflow LOGIN PASSWORD 'mlflow'\""
     fi
-    if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='mlflow'\"")" != 1 ]; then
-        as_postgres "createdb -O mlflow mlflow"
-    fi
+    # mlflow: the tracking store; optuna: the studies of `mnist-pipeline tune` (their own
+    # database: both keep an alembic_version table).
+    for database in mlflow optuna; do
+        if [ "$(as_postgres "psql -tAc \"SELECT 1 FROM pg_database WHERE datname='$database'\"")" != 1 ]; then
+            as_postgres "createdb -O mlflow $database"
+        fi
+    done
 }
 
 start() {
@@ -67,6 +72,7 @@ start() {
         if curl -fsS "$URL/health" >/dev/null 2>&1; then
             echo "MLflow server at $URL (backend ${BACKEND%%@*}@..., artifacts $STATE/artifacts)"
             echo "Use it with: export MLFLOW_TRACKING_URI=$URL"
+            [ "$BACKEND" = "$LOCAL_DB" ] && echo "Studies (mnist-pipeline tune): export MNIST_PIPELINE_STUDY_STORAGE=${LOCAL_DB%/mlflow}/optuna"
             return
         fi
         kill -0 "$(cat "$STATE/server.pid")" 2>/dev/null || break

@@ -7,7 +7,7 @@ reports/train/history.csv (per-epoch curves) and reports/train/model_summary.txt
 import dataclasses
 import os
 
-from mnist_pipeline import atomic, history, paths, quiet, tracking, training
+from mnist_pipeline import atomic, history, paths, quiet, tracking, training, trial
 from mnist_pipeline.datasets import content_digest, sha256
 from mnist_pipeline.params import load_params
 from mnist_pipeline.stage import read_json, read_npz, run
@@ -38,14 +38,17 @@ def main() -> None:
     )  # fmt: skip
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
-    with tracking.new_run(experiment_id, params, raw["content_sha256"]):
+    link = trial.from_environment()  # set when `mnist-pipeline tune` runs this as a trial
+    with tracking.new_run(experiment_id, params, raw["content_sha256"],
+                          **trial.run_tags(link)) as run:  # fmt: skip
         tracking.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"
         )
         tracking.log_dataset(f"{params.data.dataset}-val", val, content_digest(val), "validation")
         epochs = training.fit(
             model, train, val, params.train.epochs, params.train.batch_size,
-            callbacks=[tracking.epoch_metrics_callback()],
+            callbacks=[tracking.epoch_metrics_callback()]
+            + ([trial.epoch_callback(link, run.info.run_id)] if link else []),
             max_shift=params.train.augment_shift, seed=params.seed,
         )  # fmt: skip
 

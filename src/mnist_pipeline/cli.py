@@ -181,6 +181,24 @@ def _ui(arguments: argparse.Namespace) -> int:
             server.wait(timeout=30)
 
 
+def _tune(arguments: argparse.Namespace) -> int:
+    import signal
+
+    from mnist_pipeline import search, tuning
+
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: stop the trial too
+    if arguments.best:
+        spec = search.load_search(arguments.search)
+        print(tuning.best_report(spec, tuning.storage_url(arguments.storage)))
+        return 0
+    try:
+        return tuning.tune(arguments.search, arguments.storage, arguments.push)
+    except KeyboardInterrupt:
+        print("mnist-pipeline tune: interrupted; the trial is marked failed, run `tune` again "
+              "to resume the study", file=sys.stderr)  # fmt: skip
+        return 130
+
+
 RUN_REFERENCE = (
     "a run id or its first characters, a run name, a DVC experiment name, `latest` or `previous`"
 )
@@ -267,6 +285,24 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("run", metavar="RUN", help=RUN_REFERENCE)
         _add_experiment_option(command)
         command.set_defaults(handler=handler)
+
+    tune = commands.add_parser(
+        "tune", help="run trials of the hyperparameter search in search.yaml (an Optuna "
+        "study; each trial a DVC experiment and an MLflow run under the study's run); start "
+        "it on several machines to share the work",
+    )  # fmt: skip
+    tune.add_argument("--search", default="search.yaml", help="search file (default: search.yaml)")
+    tune.add_argument(
+        "--storage", metavar="URL",
+        help="the study's database, shared by all its workers: postgresql+psycopg2://user:"
+        "password@host/db (default: $MNIST_PIPELINE_STUDY_STORAGE, else sqlite optuna.db "
+        "beside the MLflow store)",
+    )  # fmt: skip
+    tune.add_argument("--push", metavar="REMOTE",
+                      help="`dvc exp push` each trial's experiment to this git remote")  # fmt: skip
+    tune.add_argument("--best", action="store_true",
+                      help="run nothing: print the best trial and how to apply it")  # fmt: skip
+    tune.set_defaults(handler=_tune)
 
     ui = commands.add_parser(
         "ui", help="print the URL of the experiment's runs, and serve the MLflow UI on the "

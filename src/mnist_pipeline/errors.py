@@ -31,3 +31,12 @@ class RunError(PipelineError):
 class ModelError(PipelineError):
     """A model URI or registry entry names no usable model: an unknown URI, a run without the
     raw-image model, a model that does not take raw images, no champion to step back from."""
+
+
+class StudyError(PipelineError):
+    """The Optuna study storage cannot be reached or used, or holds another search."""
+
+
+class TrialStopped(PipelineError):
+    """A tuning trial stopped before its last epoch: pruned by its study, or ended there
+    (its worker died). Its MLflow run ends KILLED, not FAILED: nothing went wrong."""

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import paths
-from mnist_pipeline.errors import TrackingError
+from mnist_pipeline.errors import TrackingError, TrialStopped
 from mnist_pipeline.history import EPOCH_METRICS, read_history_csv
 
 log = logging.getLogger(__name__)
@@ -170,8 +170,8 @@ def end_dead_runs(client, experiment_id: str) -> list[str]:
 
 @contextlib.contextmanager
 def active_run(**start_run_arguments: Any) -> Iterator[Any]:
-    """`mlflow.start_run`, ended FINISHED, FAILED on an error, KILLED on Ctrl-C or SIGTERM
-    (MLflow's own context manager would say FAILED for an interrupt)."""
+    """`mlflow.start_run`, ended FINISHED, FAILED on an error, KILLED on Ctrl-C, SIGTERM or
+    a tuning trial stopped early (MLflow's own context manager would say FAILED)."""
     import mlflow
 
     tags = {**start_run_arguments.pop("tags", {}), **owner_tags()}
@@ -179,7 +179,7 @@ def active_run(**start_run_arguments: Any) -> Iterator[Any]:
     try:
         yield run
     except BaseException as error:
-        _end_run("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+        _end_run("KILLED" if isinstance(error, KeyboardInterrupt | TrialStopped) else "FAILED")
         raise
     _end_run("FINISHED")
 

@@ -1,0 +1,141 @@
+"""The train stage's side of a tuning trial (`mnist-pipeline tune`, tuning.py).
+
+The worker runs each trial as `dvc exp run` with MNIST_PIPELINE_TRIAL set to a TrialLink.
+Train then nests its MLflow run under the study's parent run, reports the objective's
+per-epoch validation value to the study, and stops when the study prunes the trial or has
+ended it (its worker died: the heartbeat failed it). Outside `tune` the variable is unset
+and none of this runs; it never touches a DVC output.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+from collections.abc import Iterator
+
+from mnist_pipeline.errors import StudyError, TrialStopped
+
+TRIAL_VARIABLE = "MNIST_PIPELINE_TRIAL"
+STUDY_TAG, TRIAL_TAG = "optuna.study", "optuna.trial"
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI nests the run under its parent
+PRUNED_ATTR, RUN_ATTR = "pruned_at_epoch", "mlflow_run_id"  # trial user attributes
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialLink:
+    storage: str
+    study: str
+    trial_id: int
+    number: int
+    parent_run_id: str
+    metric: str  # the objective: a history.EPOCH_METRICS name
+    pruner: str
+    warmup_epochs: int
+
+    def to_environment(self) -> dict[str, str]:
+        return {TRIAL_VARIABLE: json.dumps(dataclasses.asdict(self), sort_keys=True)}
+
+
+def from_environment() -> TrialLink | None:
+    text = os.environ.get(TRIAL_VARIABLE)
+    return TrialLink(**json.loads(text)) if text else None
+
+
+def run_tags(link: TrialLink | None) -> dict[str, str]:
+    if link is None:
+        return {}
+    return {PARENT_TAG: link.parent_run_id, STUDY_TAG: link.study, TRIAL_TAG: str(link.number)}
+
+
+def make_pruner(name: str, warmup_epochs: int, startup_trials: int = 2):
+    """The study's pruner. Median rule: stop a trial whose value at an epoch is worse than
+    the median of earlier trials' at that epoch."""
+    import optuna
+
+    if name == "none":
+        return optuna.pruners.NopPruner()
+    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
+                                       n_warmup_steps=warmup_epochs)  # fmt: skip
+
+
+def epoch_callback(link: TrialLink, run_id: str):
+    """A Keras callback reporting the objective each epoch (step = epoch, 1..N) and stopping
+    the fit with TrialStopped when the study prunes the trial or has ended it."""
+    import keras
+    import optuna
+    from optuna.trial import TrialState
+
+    storage = open_storage(link.storage)
+    with storage_errors(link.storage):
+        study = optuna.load_study(study_name=link.study, storage=storage,
+                                  pruner=make_pruner(link.pruner, link.warmup_epochs))  # fmt: skip
+        storage.set_trial_user_attr(link.trial_id, RUN_ATTR, run_id)
+
+    class Report(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            with storage_errors(link.storage):
+                self._report(epoch + 1, float((logs or {})[link.metric]))
+
+        def _report(self, step: int, value: float) -> None:
+            # Storage calls, not optuna.Trial: building a Trial would ask the sampler to draw.
+            trial = storage.get_trial(link.trial_id)
+            if trial.state != TrialState.RUNNING:
+                raise TrialStopped(f"trial {link.number} of study {link.study} was ended "
+                                   f"({trial.state.name}) while it ran: stopped at epoch {step}")  # fmt: skip
+            storage.set_trial_intermediate_value(link.trial_id, step, value)
+            if study.pruner.prune(study, storage.get_trial(link.trial_id)):
+                storage.set_trial_user_attr(link.trial_id, PRUNED_ATTR, step)
+                raise TrialStopped(f"trial {link.number} of study {link.study} pruned at epoch "
+                                   f"{step}: {link.metric} {value:.4f} is worse than the median "
+                                   "of earlier trials there")  # fmt: skip
+
+    return Report()
+
+
+def open_storage(url: str, **heartbeat):
+    """Optuna's database storage (SQLite file or PostgreSQL) with patient locks and a short
+    connect timeout; `heartbeat`: RDBStorage's heartbeat arguments (the worker's side).
+
+    Workers that start together race to create the tables on a new database: the loser's
+    "already exists" is retried once the winner's tables are there."""
+    import optuna
+    import sqlalchemy.exc
+
+    connect = {"timeout": 60} if url.startswith("sqlite") else {"connect_timeout": 10}
+    engine = {"pool_pre_ping": True, "connect_args": connect}
+    with storage_errors(url):
+        for attempt in range(5):
+            try:
+                return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
+            except sqlalchemy.exc.SQLAlchemyError as error:
+                lost_race = "already exists" in str(error) or "duplicate key" in str(error)
+                if not lost_race or attempt == 4:
+                    raise
+
+
+def masked(url: str) -> str:
+    """The storage URL without its password, for messages."""
+    import sqlalchemy.engine
+
+    try:
+        return sqlalchemy.engine.make_url(url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy parses: say it as given
+        return url
+
+
+@contextlib.contextmanager
+def storage_errors(url: str) -> Iterator[None]:
+    """A database that cannot be reached or used: one StudyError naming it and the cause."""
+    import optuna
+    import sqlalchemy.exc
+
+    try:
+        yield
+    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
+            sqlalchemy.exc.ArgumentError, optuna.exceptions.StorageInternalError,
+            ModuleNotFoundError) as error:  # fmt: skip
+        cause = getattr(error, "orig", None) or error.__cause__ or error
+        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+        raise StudyError(f"study storage {masked(url)} unusable: {reason}") from error

@@ -1,0 +1,487 @@
+"""`mnist-pipeline tune`: a hyperparameter search whose every trial is a DVC experiment.
+
+A worker joins the Optuna study the search file names (creating it, and its MLflow parent
+run, when it is new), then, until the study has `n_trials` finished trials (complete or
+pruned), asks Optuna for params and runs them as
+
+    dvc exp run --temp -n <study>-<trial number> -S key=value ...
+
+in a temporary copy of the workspace: a real, reproducible pipeline run that `dvc exp show`
+lists and `dvc exp apply` restores. Its train stage nests its MLflow run under the study's
+parent run and reports each epoch's validation value to the study (trial.py), which may
+prune it. The score is the last epoch's value, read from the experiment's history.csv.
+
+Any number of workers, on any machines that share the storage (and the MLflow server), run
+one study: Optuna's database hands out the trials; there is no scheduler of ours. A worker
+records a heartbeat while its trial runs; a worker that dies stops beating, and the next
+worker that looks fails its trial and queues the same params again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+
+from mnist_pipeline import paths, search, tracking, trial
+from mnist_pipeline.errors import PipelineError, StudyError
+from mnist_pipeline.history import read_history_csv
+
+STORAGE_VARIABLE = "MNIST_PIPELINE_STUDY_STORAGE"
+LOCAL_STORAGE = "optuna.db"
+# A live worker writes a heartbeat every HEARTBEAT seconds; a trial without one for GRACE
+# seconds belongs to a dead worker and is failed (then queued again: RETRIES times at most).
+HEARTBEAT_SECONDS, GRACE_SECONDS, RETRIES = 10, 60, 1
+# A worker whose own trials fail this many times in a row stops: the cause is not the params.
+FAILURES_IN_A_ROW = 3
+LOG_DIR = ".dvc/tmp/tune"  # one log per trial: the `dvc exp run` output
+# Study and trial user attributes.
+SEARCH_ATTR, PARENT_ATTR = "search", "mlflow_parent_run_id"
+EXPERIMENT_ATTR, COMMIT_ATTR, WORKER_ATTR = "dvc_experiment", "git_commit", "worker"
+VALIDATION_ATTR, SURPLUS_ATTR, PUSHED_ATTR = "validation", "surplus", "pushed_to"
+ROLE_TAG = "mnist_pipeline.role"  # "study" on a parent run
+
+
+class TrialFailed(PipelineError):
+    """The trial's pipeline run failed: the trial is FAIL, the worker goes on."""
+
+
+class Surplus(PipelineError):
+    """Another worker took the study's last trial at the same moment: this one is not run."""
+
+
+def storage_url(given: str | None = None) -> str:
+    """--storage, else $MNIST_PIPELINE_STUDY_STORAGE, else optuna.db beside the embedded
+    MLflow store (the project root unless MLFLOW_TRACKING_URI names another SQLite file)."""
+    if given or os.environ.get(STORAGE_VARIABLE):
+        return given or os.environ[STORAGE_VARIABLE]
+    uri = tracking.tracking_uri()
+    folder = (Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///")
+              else paths.project_root())  # fmt: skip
+    return f"sqlite:///{folder / LOCAL_STORAGE}"
+
+
+def _quiet_optuna() -> None:
+    """Our own one line per trial instead of Optuna's log (it prints a failed trial's
+    traceback); heartbeats and the matplotlib plots are 'experimental' in Optuna 5."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+
+
+def make_sampler(spec: search.Search):
+    """The search's sampler, seeded anew for each trial from (seed, trial number): one seed
+    for all workers would make each draw the same "random" startup trials. So trial n's
+    params depend on the seed, n and the trials finished before it, whoever runs it."""
+    import numpy as np
+    import optuna
+
+    def seeded(number: int):
+        seed = int(np.random.SeedSequence([spec.seed, number]).generate_state(1)[0])
+        if spec.sampler == "random":
+            return optuna.samplers.RandomSampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, n_startup_trials=spec.startup_trials)
+
+    class PerTrialSeed(optuna.samplers.BaseSampler):
+        def __init__(self):
+            self._sampler = seeded(0)
+
+        def before_trial(self, study, frozen):
+            self._sampler = seeded(frozen.number)
+            self._sampler.before_trial(study, frozen)
+
+        def infer_relative_search_space(self, study, frozen):
+            return self._sampler.infer_relative_search_space(study, frozen)
+
+        def sample_relative(self, study, frozen, space):
+            return self._sampler.sample_relative(study, frozen, space)
+
+        def sample_independent(self, study, frozen, name, distribution):
+            return self._sampler.sample_independent(study, frozen, name, distribution)
+
+        def after_trial(self, study, frozen, state, values):
+            self._sampler.after_trial(study, frozen, state, values)
+
+    return PerTrialSeed()
+
+
+def open_study(spec: search.Search, url: str, create: bool = True):
+    """(storage, study, created) of the search: the study is created (by this worker: its
+    unique name decides, race-free) when it is new and `create`."""
+    import optuna
+
+    beat = {}
+    if create:
+        beat = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS,
+                "heartbeat_stale_trial_callback":
+                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)}  # fmt: skip
+    storage = trial.open_storage(url, **beat)
+    arguments = {"study_name": spec.study, "storage": storage, "sampler": make_sampler(spec),
+                 "pruner": trial.make_pruner(spec.pruner, spec.warmup_epochs)}  # fmt: skip
+    with trial.storage_errors(url):
+        if create:
+            try:
+                return storage, optuna.create_study(direction=spec.direction, **arguments), True
+            except optuna.exceptions.DuplicatedStudyError:
+                pass
+        try:
+            return storage, optuna.load_study(**arguments), False
+        except KeyError:
+            raise StudyError(f"no study {spec.study} in {trial.masked(url)} (`mnist-pipeline "
+                             "tune` starts it; --storage or "
+                             f"{STORAGE_VARIABLE} names another storage)") from None
+
+
+def join(study, created: bool, spec: search.Search, client, experiment_id: str, url: str
+         ) -> str:  # fmt: skip
+    """The study's MLflow parent run id. The worker that created the study records the
+    search and creates the parent; the others wait for it and check that their search file
+    is the study's."""
+    recorded = study.user_attrs
+    if created:
+        study.set_user_attr(SEARCH_ATTR, spec.as_dict())
+        parent = _create_parent(client, experiment_id, spec, url)
+        study.set_user_attr(PARENT_ATTR, parent)
+        return parent
+    deadline = time.monotonic() + 120  # the creating worker is between two database writes
+    while PARENT_ATTR not in recorded:
+        if time.monotonic() > deadline:
+            raise StudyError(f"study {spec.study} has no MLflow parent run after 120 s: its "
+                             "creator stopped half-way; name a new study in the search file")  # fmt: skip
+        time.sleep(0.5)
+        recorded = _reload(study).user_attrs
+    if recorded[SEARCH_ATTR] != json.loads(json.dumps(spec.as_dict())):
+        changed = sorted(key for key, value in spec.as_dict().items()
+                         if json.loads(json.dumps(value)) != recorded[SEARCH_ATTR].get(key))  # fmt: skip
+        raise StudyError(f"study {spec.study} was started with another search (its "
+                         f"{', '.join(changed)} differ): name a new study in the search "
+                         "file, or restore the file as it was")  # fmt: skip
+    parent = recorded[PARENT_ATTR]
+    try:
+        client.get_run(parent)
+    except Exception:
+        raise StudyError(
+            f"study {spec.study}'s MLflow parent run {parent} is not in the tracking store "
+            f"{tracking.tracking_uri()}: every worker of a study must log to the same MLflow "
+            f"server (set {tracking.URI_VARIABLE} as the other workers do)"
+        ) from None
+    return parent
+
+
+def _reload(study):
+    import optuna
+
+    return optuna.load_study(study_name=study.study_name, storage=study._storage)
+
+
+def _create_parent(client, experiment_id: str, spec: search.Search, url: str) -> str:
+    from mlflow.entities import Param
+
+    run = client.create_run(experiment_id, run_name=f"study {spec.study}", tags={
+        ROLE_TAG: "study", trial.STUDY_TAG: spec.study, "study_storage": trial.masked(url),
+        "git_commit": _git("rev-parse", "HEAD"), "n_trials": str(spec.n_trials),
+        tracking.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
+    })  # fmt: skip
+    described = {"objective": f"{spec.objective} ({spec.direction})",
+                 "sampler": f"{spec.sampler} (seed {spec.seed})",
+                 "pruner": spec.pruner + (f" (warmup {spec.warmup_epochs} epochs)"
+                                          if spec.pruner != "none" else ""),
+                 **{f"space.{d.key}": d.describe() for d in spec.space},
+                 **{f"fixed.{key}": value for key, value in spec.fixed.items()}}  # fmt: skip
+    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in described.items()])
+    return run.info.run_id
+
+
+def tune(search_path: str, storage: str | None = None, push: str | None = None,
+         out: Callable[[str], None] = print) -> int:  # fmt: skip
+    """Run trials of the study until it has n_trials finished ones; 0 when it has."""
+    import mlflow
+
+    from mnist_pipeline.params import load_params
+
+    root = paths.project_root()
+    spec = search.load_search(search_path, root / "params.yaml")
+    params = load_params(root / "params.yaml")
+    if not _git("rev-parse", "HEAD"):
+        raise PipelineError("tune runs each trial as a DVC experiment: this needs a git "
+                            "repository with at least one commit")  # fmt: skip
+    url = storage_url(storage)
+    _quiet_optuna()
+    experiment_id = tracking.connect(params.tracking.experiment)
+    client = mlflow.MlflowClient()
+    store, study, created = open_study(spec, url)
+    worker = Worker(spec, url, store, study, client, root, push, out)
+    status = "KILLED"
+    try:
+        with trial.storage_errors(url):
+            worker.parent = join(study, created, spec, client, experiment_id, url)
+            out(f"study {spec.study} ({trial.masked(url)}): worker {worker.name} joins; "
+                f"MLflow parent run {worker.parent[:8]}")  # fmt: skip
+            if client.get_run(worker.parent).info.status != "RUNNING":
+                client.update_run(worker.parent, status="RUNNING")  # resumed
+            status = worker.run()
+    finally:
+        if worker.parent:
+            worker.close_parent(status)
+    out(best_report(spec, url, study))
+    return 0
+
+
+class Worker:
+    """One worker's loop over trials, and what it records of each."""
+
+    def __init__(self, spec, url, store, study, client, root: Path, push, out):
+        self.spec, self.url, self.store, self.study = spec, url, store, study
+        self.client, self.root, self.push, self.out = client, root, push, out
+        self.parent: str | None = None
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.failures = 0
+
+    def run(self) -> str:
+        """Trials until the study has n_trials finished ones; the parent run's end status."""
+        import optuna
+        from optuna.trial import TrialState
+
+        waiting_for: list[int] = []
+        while True:
+            optuna.storages.fail_stale_trials(self.study)
+            trials = self.study.get_trials(deepcopy=False)
+            finished = [t for t in trials if t.state in (TrialState.COMPLETE, TrialState.PRUNED)]
+            running = [t.number for t in trials if t.state == TrialState.RUNNING]
+            queued = [t for t in trials if t.state == TrialState.WAITING]
+            if len(finished) >= self.spec.n_trials:
+                return "FINISHED"
+            if len(finished) + len(running) >= self.spec.n_trials and not queued:
+                if running != waiting_for:
+                    self.out(f"waiting for trial(s) {', '.join(map(str, running))} of other "
+                             f"workers (a dead worker's trial fails after {GRACE_SECONDS} s "
+                             "without a heartbeat, and is run again)")  # fmt: skip
+                    waiting_for = running
+                time.sleep(HEARTBEAT_SECONDS)  # polls the study's state, the real signal
+                continue
+            self.study.optimize(self.objective, n_trials=1, catch=(TrialFailed, Surplus),
+                                callbacks=[self.summarize], gc_after_trial=False)  # fmt: skip
+            if self.failures >= FAILURES_IN_A_ROW:
+                raise PipelineError(f"{self.failures} trials in a row failed on this worker "
+                                    f"(logs in {LOG_DIR}/): stopping")  # fmt: skip
+
+    def objective(self, optuna_trial) -> float:
+        import optuna
+        from optuna.trial import TrialState
+
+        number = optuna_trial.number
+        taken = self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
+        )
+        if sum(t.number < number for t in taken) >= self.spec.n_trials:
+            optuna_trial.set_user_attr(SURPLUS_ATTR, True)
+            raise Surplus(f"trial {number}: the study's {self.spec.n_trials} trials are taken")
+        values = search.suggest(optuna_trial, self.spec)
+        name = f"{self.spec.study}-{number}"
+        commit = _git("rev-parse", "HEAD")
+        if _git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
+            raise StudyError(f"DVC experiment {name} already exists at commit {commit[:7]} (an "
+                             f"earlier study named {self.spec.study}?): `dvc exp remove {name}`"
+                             " or name a new study in the search file")  # fmt: skip
+        for key, value in ((EXPERIMENT_ATTR, name), (COMMIT_ATTR, commit),
+                           (WORKER_ATTR, self.name)):  # fmt: skip
+            optuna_trial.set_user_attr(key, value)
+        link = trial.TrialLink(
+            storage=self.url, study=self.spec.study, trial_id=optuna_trial._trial_id,
+            number=number, parent_run_id=self.parent, metric=self.spec.objective,
+            pruner=self.spec.pruner, warmup_epochs=self.spec.warmup_epochs,
+        )  # fmt: skip
+        arguments = ["exp", "run", "--temp", "-n", name, *search.set_params(values)]
+        log = self.root / LOG_DIR / f"{name}.log"
+        self.out(f"trial {number}: dvc {' '.join(arguments)}  (log: {log.relative_to(self.root)})")
+        started = time.monotonic()
+        code = self._dvc(arguments, log, link.to_environment())
+        seconds = time.monotonic() - started
+        if code != 0:
+            attributes = self.store.get_trial(optuna_trial._trial_id).user_attrs
+            if trial.PRUNED_ATTR in attributes:
+                raise optuna.TrialPruned(f"pruned at epoch {attributes[trial.PRUNED_ATTR]}")
+            self.failures += 1
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty)"]
+            raise TrialFailed(f"trial {number}: `dvc exp run` exited {code} after {seconds:.0f}"
+                              f" s; {log.relative_to(self.root)} ends: {tail[0]}")  # fmt: skip
+        self.failures = 0
+        history = read_history_csv(_git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}"))
+        final = {metric: float(history[metric][-1]) for metric in search.OBJECTIVES}
+        optuna_trial.set_user_attr(VALIDATION_ATTR, final)
+        if self.push:
+            self._dvc(["exp", "push", self.push, name], log, {}, append=True)
+            optuna_trial.set_user_attr(PUSHED_ATTR, self.push)
+        self.out(f"trial {number}: {self.spec.objective} {final[self.spec.objective]:.4f} "
+                 f"({', '.join(f'{k} {v:.4f}' for k, v in final.items() if k != self.spec.objective)})"
+                 f" in {seconds:.0f} s")  # fmt: skip
+        return final[self.spec.objective]
+
+    def _dvc(self, arguments: list[str], log: Path, env: dict, append: bool = False) -> int:
+        """Run DVC with this interpreter's environment first on PATH (the stages' `python`),
+        in its own process group: an interrupt of the worker stops it, stage included."""
+        log.parent.mkdir(parents=True, exist_ok=True)
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        with open(log, "a" if append else "w") as output:
+            process = subprocess.Popen(
+                [sys.executable, "-m", "dvc", *arguments], cwd=self.root,
+                env={**os.environ, "PATH": path, **env}, stdout=output,
+                stderr=subprocess.STDOUT, start_new_session=True,
+            )  # fmt: skip
+            try:
+                return process.wait()
+            except BaseException:  # Ctrl-C or SIGTERM: stop DVC as Ctrl-C would, then go
+                os.killpg(process.pid, signal.SIGINT)
+                try:
+                    process.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    os.killpg(process.pid, signal.SIGKILL)
+                raise
+
+    def summarize(self, study, frozen) -> None:
+        """After each of this worker's trials: the parent run's trial metric, best trial,
+        figures and table (every worker writes the same, from the study's state)."""
+        from optuna.trial import TrialState
+
+        if frozen.state == TrialState.PRUNED:
+            self.out(f"trial {frozen.number}: pruned at epoch {frozen.user_attrs.get(trial.PRUNED_ATTR)}")
+        elif frozen.state == TrialState.FAIL and not frozen.user_attrs.get(SURPLUS_ATTR):
+            self.out(f"trial {frozen.number}: failed")
+        if frozen.state == TrialState.COMPLETE:
+            self.client.log_metric(self.parent, self.spec.objective, frozen.value,
+                                   step=frozen.number)  # fmt: skip
+        publish(study, self.spec, self.client, self.parent)
+
+    def close_parent(self, status: str) -> None:
+        """End the parent run when no trial of the study runs any more (the last worker out
+        does it); FINISHED when the study has all its trials. A resumed study reopens it."""
+        from optuna.trial import TrialState
+
+        try:
+            running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+        except Exception:  # the storage is gone: every worker stops, nothing runs any more
+            running = []
+        if not running:
+            self.client.set_terminated(self.parent, status=status)
+
+
+def publish(study, spec: search.Search, client, parent: str) -> None:
+    """The study as the parent run shows it: best trial (tags `best.<param>`, metric
+    `best_<objective>` at step = trials so far), description, figures, the trials table."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
+    tags = {f"trials.{state}": str(count) for state, count in counts.items() if count}
+    best = _best(study)
+    if best is not None:
+        tags |= {"best_trial": str(best.number),
+                 "best_trial.dvc_experiment": best.user_attrs.get(EXPERIMENT_ATTR, ""),
+                 "best_trial.mlflow_run": best.user_attrs.get(trial.RUN_ATTR, ""),
+                 **{f"best.{key}": str(value) for key, value in best.params.items()},
+                 tracking.DESCRIPTION_TAG: _description(spec, best, counts)}  # fmt: skip
+        client.log_metric(parent, f"best_{spec.objective}", best.value, step=len(trials))
+    from mlflow.entities import RunTag
+
+    client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
+    for name, figure in search_figures(study).items():
+        client.log_figure(parent, figure, f"search/{name}.png")
+    client.log_text(parent, study.trials_dataframe().to_csv(index=False), "search/trials.csv")
+
+
+def _best(study):
+    from optuna.trial import TrialState
+
+    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        return None
+    return study.best_trial
+
+
+def _description(spec, best, counts) -> str:
+    validation = best.user_attrs.get(VALIDATION_ATTR, {})
+    params = ", ".join(f"`{key}={value}`" for key, value in best.params.items())
+    return "  \n".join([
+        f"Optuna study **{spec.study}**: {spec.n_trials} trials searching "
+        f"{', '.join(d.key for d in spec.space)}; objective {spec.objective} on the "
+        f"validation split ({spec.direction}d).",
+        "Trials: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count),
+        f"**Best**: trial {best.number}, "
+        + ", ".join(f"{k} {v:.4f}" for k, v in validation.items())
+        + f" — DVC experiment `{best.user_attrs.get(EXPERIMENT_ATTR)}`: {params}",
+        "Child runs: one per trial (expand this run). Figures: Artifacts → search/.",
+    ])  # fmt: skip
+
+
+def search_figures(study) -> dict:
+    """Optuna's own views of the search (matplotlib): value per trial with the best so far,
+    each trial's span on the timeline (which worker ran what when is in trials.csv), and
+    the value against each searched param."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from optuna.trial import TrialState
+    from optuna.visualization import matplotlib as views
+
+    with warnings.catch_warnings():  # a param drawn once so far: "identical low and high xlims"
+        warnings.simplefilter("ignore", UserWarning)
+        figures = {"history": views.plot_optimization_history(study).figure,
+                   "timeline": views.plot_timeline(study).figure}  # fmt: skip
+        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 2:
+            axes = views.plot_slice(study)
+            figures["slice"] = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+    return figures
+
+
+def best_report(spec: search.Search, url: str, study=None) -> str:
+    """The study's state, its best trial and the commands that apply or rerun it."""
+    from optuna.trial import TrialState
+
+    if study is None:
+        _quiet_optuna()
+        _, study, _ = open_study(spec, url, create=False)
+    with trial.storage_errors(url):
+        trials = study.get_trials(deepcopy=False)
+        best = _best(study)
+    counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+    finished = counts["complete"] + counts["pruned"]
+    lines = [f"study {spec.study} ({trial.masked(url)}): {finished} of {spec.n_trials} trials "
+             "finished (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "); "
+             f"objective {spec.objective} on the validation split, {spec.direction}d"]  # fmt: skip
+    if best is None:
+        raise StudyError(lines[0] + ": no trial has completed yet")
+    attributes = best.user_attrs
+    name, commit = attributes.get(EXPERIMENT_ATTR), attributes.get(COMMIT_ATTR, "")
+    validation = ", ".join(f"{k} {v:.4f}" for k, v in attributes.get(VALIDATION_ATTR, {}).items())
+    lines.append(f"best: trial {best.number}: {validation} (DVC experiment {name}, MLflow run "
+                 f"{attributes.get(trial.RUN_ATTR, '?')[:8]}, worker {attributes.get(WORKER_ATTR)})")  # fmt: skip
+    lines += [f"  {key} = {value}" for key, value in best.params.items()]
+    rerun = " ".join(["dvc exp run", *search.set_params({**best.params, **spec.fixed})])
+    if _git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
+        lines.append(f"apply it:  dvc exp apply {name}")
+    elif attributes.get(PUSHED_ATTR):
+        lines.append(f"apply it:  dvc exp pull {attributes[PUSHED_ATTR]} {name} && "
+                     f"dvc exp apply {name}")  # fmt: skip
+    else:
+        lines.append(f"apply it:  it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
+                     "(tune --push REMOTE); rerun it:")  # fmt: skip
+    lines.append(f"rerun it:  git checkout {commit[:7]} && {rerun}")
+    return "\n".join(lines)
+
+
+def experiment_ref(commit: str, name: str) -> str:
+    """Where DVC keeps experiment `name` of baseline `commit`."""
+    return f"refs/exps/{commit[:2]}/{commit[2:]}/{name}"
+
+
+def _git(*arguments: str) -> str:
+    result = subprocess.run(["git", *arguments], capture_output=True, text=True,
+                            cwd=paths.project_root())  # fmt: skip
+    return result.stdout.strip() if result.returncode == 0 else ""
