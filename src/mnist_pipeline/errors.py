@@ -37,6 +37,6 @@ class StudyError(PipelineError):
     """The Optuna study storage cannot be reached or used, or holds another search."""
 
 
-class TrialStopped(PipelineError):
+class TrialStoppedError(PipelineError):
     """A tuning trial stopped before its last epoch: pruned by its study, or ended there
     (its worker died). Its MLflow run ends KILLED, not FAILED: nothing went wrong."""

@@ -69,10 +69,16 @@ class Search:
     def as_dict(self) -> dict[str, Any]:
         """What identifies the search (workers of one study must agree on it); n_trials is
         left out: raising it in the file and rerunning `tune` extends a study."""
-        return {"objective": self.objective, "sampler": self.sampler, "seed": self.seed,
-                "pruner": self.pruner, "warmup_epochs": self.warmup_epochs,
-                "startup_trials": self.startup_trials, "fixed": self.fixed,
-                "space": {d.key: d.describe() for d in self.space}}  # fmt: skip
+        return {
+            "objective": self.objective,
+            "sampler": self.sampler,
+            "seed": self.seed,
+            "pruner": self.pruner,
+            "warmup_epochs": self.warmup_epochs,
+            "startup_trials": self.startup_trials,
+            "fixed": self.fixed,
+            "space": {d.key: d.describe() for d in self.space},
+        }
 
 
 FIELDS = {
@@ -111,8 +117,10 @@ def parse_search(raw: Any, params: dict) -> Search:
             raise ParamsError(f"{name}: missing (expected {FIELDS[name]})")
     study = mapping["study"]
     if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
-        raise ParamsError(f"study: expected a name of letters, digits, '-' and '_' starting "
-                          f"with a letter (it names the DVC experiments), got {study!r}")  # fmt: skip
+        raise ParamsError(
+            f"study: expected a name of letters, digits, '-' and '_' starting "
+            f"with a letter (it names the DVC experiments), got {study!r}"
+        )
     if mapping["objective"] not in OBJECTIVES:
         raise ParamsError(
             f"objective: expected one of {list(OBJECTIVES)} (validation split), "
@@ -125,8 +133,9 @@ def parse_search(raw: Any, params: dict) -> Search:
     _known(pruner, {"name": "", "warmup_epochs": ""}, "pruner.")
     for where, section, choices in (("sampler", sampler, SAMPLERS), ("pruner", pruner, PRUNERS)):
         if section.get("name", choices[0]) not in choices:
-            raise ParamsError(f"{where}.name: expected one of {list(choices)}, "
-                              f"got {section['name']!r}")  # fmt: skip
+            raise ParamsError(
+                f"{where}.name: expected one of {list(choices)}, got {section['name']!r}"
+            )
 
     flat = flatten(params)
     fixed = _mapping(mapping.get("fixed", {}), "fixed")
@@ -143,14 +152,17 @@ def parse_search(raw: Any, params: dict) -> Search:
             raise ParamsError(f"space.{key}: also in fixed (a key is searched or fixed, not both)")
         dimensions.append(_dimension(key, entry, flat[key], params))
     return Search(
-        study=study, objective=mapping["objective"], n_trials=n_trials,
+        study=study,
+        objective=mapping["objective"],
+        n_trials=n_trials,
         sampler=sampler.get("name", SAMPLERS[0]),
         seed=_integer(sampler.get("seed", 0), "sampler.seed", 0),
         startup_trials=_integer(sampler.get("startup_trials", 10), "sampler.startup_trials", 0),
         pruner=pruner.get("name", PRUNERS[0]),
         warmup_epochs=_integer(pruner.get("warmup_epochs", 1), "pruner.warmup_epochs", 0),
-        space=tuple(dimensions), fixed=dict(fixed),
-    )  # fmt: skip
+        space=tuple(dimensions),
+        fixed=dict(fixed),
+    )
 
 
 def _dimension(key: str, entry: Any, current: Any, params: dict) -> Dimension:
@@ -183,10 +195,10 @@ def _dimension(key: str, entry: Any, current: Any, params: dict) -> Dimension:
             raise ParamsError(f"{where}: log and step exclude each other")
         allowed = int if isinstance(current, int) else int | float
         if isinstance(step, bool) or not isinstance(step, allowed) or step <= 0:
-            raise ParamsError(f"{where}.step: expected a {type(current).__name__} > 0, "
-                              f"got {step!r}")  # fmt: skip
-    return Dimension(key, low=low, high=high, log=log, step=step,
-                     integer=isinstance(current, int))  # fmt: skip
+            raise ParamsError(
+                f"{where}.step: expected a {type(current).__name__} > 0, got {step!r}"
+            )
+    return Dimension(key, low=low, high=high, log=log, step=step, integer=isinstance(current, int))
 
 
 def _check_values(params: dict, key: str, values: list, where: str) -> None:
@@ -202,11 +214,15 @@ def _check_values(params: dict, key: str, values: list, where: str) -> None:
 
 def _check_key(key: Any, flat: dict, where: str) -> None:
     if not isinstance(key, str) or key not in flat:
-        raise ParamsError(f"{where}.{key}: unknown key (expected a params.yaml key such as "
-                          "train.learning_rate or model.hidden_1.units)")  # fmt: skip
+        raise ParamsError(
+            f"{where}.{key}: unknown key (expected a params.yaml key such as "
+            "train.learning_rate or model.hidden_1.units)"
+        )
     if key.split(".")[0] not in SEARCHABLE:
-        raise ParamsError(f"{where}.{key}: not a key the trained model depends on (expected "
-                          f"one under {', '.join(SEARCHABLE)})")  # fmt: skip
+        raise ParamsError(
+            f"{where}.{key}: not a key the trained model depends on (expected "
+            f"one under {', '.join(SEARCHABLE)})"
+        )
 
 
 def _set(params: dict, key: str, value: Any) -> None:

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import paths
-from mnist_pipeline.errors import TrackingError, TrialStopped
+from mnist_pipeline.errors import TrackingError, TrialStoppedError
 from mnist_pipeline.history import EPOCH_METRICS, read_history_csv
 
 log = logging.getLogger(__name__)
@@ -179,7 +179,7 @@ def active_run(**start_run_arguments: Any) -> Iterator[Any]:
     try:
         yield run
     except BaseException as error:
-        _end_run("KILLED" if isinstance(error, KeyboardInterrupt | TrialStopped) else "FAILED")
+        _end_run("KILLED" if isinstance(error, KeyboardInterrupt | TrialStoppedError) else "FAILED")
         raise
     _end_run("FINISHED")
 

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 
-from mnist_pipeline.errors import StudyError, TrialStopped
+from mnist_pipeline.errors import StudyError, TrialStoppedError
 
 TRIAL_VARIABLE = "MNIST_PIPELINE_TRIAL"
 STUDY_TAG, TRIAL_TAG = "optuna.study", "optuna.trial"
@@ -56,40 +56,58 @@ def make_pruner(name: str, warmup_epochs: int, startup_trials: int = 2):
 
     if name == "none":
         return optuna.pruners.NopPruner()
-    return optuna.pruners.MedianPruner(n_startup_trials=startup_trials,
-                                       n_warmup_steps=warmup_epochs)  # fmt: skip
+    # Optuna skips steps below n_warmup_steps; ours are epochs 1..N, warm-up ones included.
+    return optuna.pruners.MedianPruner(
+        n_startup_trials=startup_trials, n_warmup_steps=warmup_epochs + 1
+    )
 
 
 def epoch_callback(link: TrialLink, run_id: str):
     """A Keras callback reporting the objective each epoch (step = epoch, 1..N) and stopping
-    the fit with TrialStopped when the study prunes the trial or has ended it."""
+    the fit with TrialStoppedError when the study prunes the trial or has ended it."""
     import keras
     import optuna
-    from optuna.trial import TrialState
 
     storage = open_storage(link.storage)
     with storage_errors(link.storage):
-        study = optuna.load_study(study_name=link.study, storage=storage,
-                                  pruner=make_pruner(link.pruner, link.warmup_epochs))  # fmt: skip
-        storage.set_trial_user_attr(link.trial_id, RUN_ATTR, run_id)
+        study = optuna.load_study(
+            study_name=link.study,
+            storage=storage,
+            pruner=make_pruner(link.pruner, link.warmup_epochs),
+        )
+
+    def ended(step: int) -> TrialStoppedError:
+        state = storage.get_trial(link.trial_id).state.name
+        return TrialStoppedError(f"trial {link.number} of study {link.study} was ended "
+                                 f"({state}) while it ran: stopped at epoch {step}")  # fmt: skip
 
     class Report(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            with storage_errors(link.storage):
+                try:
+                    storage.set_trial_user_attr(link.trial_id, RUN_ATTR, run_id)
+                except optuna.exceptions.UpdateFinishedTrialError:
+                    raise ended(0) from None
+
         def on_epoch_end(self, epoch, logs=None):
             with storage_errors(link.storage):
-                self._report(epoch + 1, float((logs or {})[link.metric]))
+                try:
+                    self._report(epoch + 1, float((logs or {})[link.metric]))
+                except optuna.exceptions.UpdateFinishedTrialError:  # ended meanwhile
+                    raise ended(epoch + 1) from None
 
         def _report(self, step: int, value: float) -> None:
             # Storage calls, not optuna.Trial: building a Trial would ask the sampler to draw.
-            trial = storage.get_trial(link.trial_id)
-            if trial.state != TrialState.RUNNING:
-                raise TrialStopped(f"trial {link.number} of study {link.study} was ended "
-                                   f"({trial.state.name}) while it ran: stopped at epoch {step}")  # fmt: skip
+            # Reporting to a trial that is no longer RUNNING (a dead worker's, failed by
+            # the heartbeat) raises UpdateFinishedTrialError.
             storage.set_trial_intermediate_value(link.trial_id, step, value)
             if study.pruner.prune(study, storage.get_trial(link.trial_id)):
                 storage.set_trial_user_attr(link.trial_id, PRUNED_ATTR, step)
-                raise TrialStopped(f"trial {link.number} of study {link.study} pruned at epoch "
-                                   f"{step}: {link.metric} {value:.4f} is worse than the median "
-                                   "of earlier trials there")  # fmt: skip
+                raise TrialStoppedError(
+                    f"trial {link.number} of study {link.study} pruned at epoch "
+                    f"{step}: {link.metric} {value:.4f} is worse than the median "
+                    "of earlier trials there"
+                )
 
     return Report()
 
@@ -133,9 +151,13 @@ def storage_errors(url: str) -> Iterator[None]:
 
     try:
         yield
-    except (sqlalchemy.exc.OperationalError, sqlalchemy.exc.InterfaceError,
-            sqlalchemy.exc.ArgumentError, optuna.exceptions.StorageInternalError,
-            ModuleNotFoundError) as error:  # fmt: skip
+    except (
+        sqlalchemy.exc.OperationalError,
+        sqlalchemy.exc.InterfaceError,
+        sqlalchemy.exc.ArgumentError,
+        optuna.exceptions.StorageInternalError,
+        ModuleNotFoundError,
+    ) as error:
         cause = getattr(error, "orig", None) or error.__cause__ or error
         reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
         raise StudyError(f"study storage {masked(url)} unusable: {reason}") from error

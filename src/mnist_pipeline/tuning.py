@@ -49,11 +49,11 @@ VALIDATION_ATTR, SURPLUS_ATTR, PUSHED_ATTR = "validation", "surplus", "pushed_to
 ROLE_TAG = "mnist_pipeline.role"  # "study" on a parent run
 
 
-class TrialFailed(PipelineError):
+class TrialFailedError(PipelineError):
     """The trial's pipeline run failed: the trial is FAIL, the worker goes on."""
 
 
-class Surplus(PipelineError):
+class SurplusTrialError(PipelineError):
     """Another worker took the study's last trial at the same moment: this one is not run."""
 
 
@@ -63,8 +63,11 @@ def storage_url(given: str | None = None) -> str:
     if given or os.environ.get(STORAGE_VARIABLE):
         return given or os.environ[STORAGE_VARIABLE]
     uri = tracking.tracking_uri()
-    folder = (Path(uri.removeprefix("sqlite:///")).parent if uri.startswith("sqlite:///")
-              else paths.project_root())  # fmt: skip
+    folder = (
+        Path(uri.removeprefix("sqlite:///")).parent
+        if uri.startswith("sqlite:///")
+        else paths.project_root()
+    )
     return f"sqlite:///{folder / LOCAL_STORAGE}"
 
 
@@ -113,35 +116,42 @@ def make_sampler(spec: search.Search):
     return PerTrialSeed()
 
 
-def open_study(spec: search.Search, url: str, create: bool = True):
-    """(storage, study, created) of the search: the study is created (by this worker: its
-    unique name decides, race-free) when it is new and `create`."""
+def open_storage(url: str, heartbeat: bool = True):
+    """The study database; a worker's records heartbeats and fails the trials of dead
+    workers, queueing their params again."""
     import optuna
 
-    beat = {}
-    if create:
-        beat = {"heartbeat_interval": HEARTBEAT_SECONDS, "grace_period": GRACE_SECONDS,
-                "heartbeat_stale_trial_callback":
-                    optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)}  # fmt: skip
-    storage = trial.open_storage(url, **beat)
+    if not heartbeat:
+        return trial.open_storage(url)
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
+    return trial.open_storage(
+        url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+        heartbeat_stale_trial_callback=retry,
+    )  # fmt: skip
+
+
+def open_study(spec: search.Search, storage, url: str, create: bool = True):
+    """(study, created): the study is created (by this worker: its unique name decides,
+    race-free) when it is new and `create`."""
+    import optuna
+
     arguments = {"study_name": spec.study, "storage": storage, "sampler": make_sampler(spec),
                  "pruner": trial.make_pruner(spec.pruner, spec.warmup_epochs)}  # fmt: skip
     with trial.storage_errors(url):
         if create:
             try:
-                return storage, optuna.create_study(direction=spec.direction, **arguments), True
+                return optuna.create_study(direction=spec.direction, **arguments), True
             except optuna.exceptions.DuplicatedStudyError:
                 pass
         try:
-            return storage, optuna.load_study(**arguments), False
+            return optuna.load_study(**arguments), False
         except KeyError:
             raise StudyError(f"no study {spec.study} in {trial.masked(url)} (`mnist-pipeline "
                              "tune` starts it; --storage or "
-                             f"{STORAGE_VARIABLE} names another storage)") from None
+                             f"{STORAGE_VARIABLE} names another storage)") from None  # fmt: skip
 
 
-def join(study, created: bool, spec: search.Search, client, experiment_id: str, url: str
-         ) -> str:  # fmt: skip
+def join(study, created: bool, spec: search.Search, client, experiment_id: str, url: str) -> str:
     """The study's MLflow parent run id. The worker that created the study records the
     search and creates the parent; the others wait for it and check that their search file
     is the study's."""
@@ -154,16 +164,23 @@ def join(study, created: bool, spec: search.Search, client, experiment_id: str, 
     deadline = time.monotonic() + 120  # the creating worker is between two database writes
     while PARENT_ATTR not in recorded:
         if time.monotonic() > deadline:
-            raise StudyError(f"study {spec.study} has no MLflow parent run after 120 s: its "
-                             "creator stopped half-way; name a new study in the search file")  # fmt: skip
+            raise StudyError(
+                f"study {spec.study} has no MLflow parent run after 120 s: its "
+                "creator stopped half-way; name a new study in the search file"
+            )
         time.sleep(0.5)
         recorded = _reload(study).user_attrs
     if recorded[SEARCH_ATTR] != json.loads(json.dumps(spec.as_dict())):
-        changed = sorted(key for key, value in spec.as_dict().items()
-                         if json.loads(json.dumps(value)) != recorded[SEARCH_ATTR].get(key))  # fmt: skip
-        raise StudyError(f"study {spec.study} was started with another search (its "
-                         f"{', '.join(changed)} differ): name a new study in the search "
-                         "file, or restore the file as it was")  # fmt: skip
+        changed = sorted(
+            key
+            for key, value in spec.as_dict().items()
+            if json.loads(json.dumps(value)) != recorded[SEARCH_ATTR].get(key)
+        )
+        raise StudyError(
+            f"study {spec.study} was started with another search (its "
+            f"{', '.join(changed)} differ): name a new study in the search "
+            "file, or restore the file as it was"
+        )
     parent = recorded[PARENT_ATTR]
     try:
         client.get_run(parent)
@@ -185,23 +202,36 @@ def _reload(study):
 def _create_parent(client, experiment_id: str, spec: search.Search, url: str) -> str:
     from mlflow.entities import Param
 
-    run = client.create_run(experiment_id, run_name=f"study {spec.study}", tags={
-        ROLE_TAG: "study", trial.STUDY_TAG: spec.study, "study_storage": trial.masked(url),
-        "git_commit": _git("rev-parse", "HEAD"), "n_trials": str(spec.n_trials),
-        tracking.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
-    })  # fmt: skip
-    described = {"objective": f"{spec.objective} ({spec.direction})",
-                 "sampler": f"{spec.sampler} (seed {spec.seed})",
-                 "pruner": spec.pruner + (f" (warmup {spec.warmup_epochs} epochs)"
-                                          if spec.pruner != "none" else ""),
-                 **{f"space.{d.key}": d.describe() for d in spec.space},
-                 **{f"fixed.{key}": value for key, value in spec.fixed.items()}}  # fmt: skip
+    run = client.create_run(
+        experiment_id,
+        run_name=f"study {spec.study}",
+        tags={
+            ROLE_TAG: "study",
+            trial.STUDY_TAG: spec.study,
+            "study_storage": trial.masked(url),
+            "git_commit": _git("rev-parse", "HEAD"),
+            "n_trials": str(spec.n_trials),
+            tracking.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
+        },
+    )
+    described = {
+        "objective": f"{spec.objective} ({spec.direction})",
+        "sampler": f"{spec.sampler} (seed {spec.seed})",
+        "pruner": spec.pruner
+        + (f" (warmup {spec.warmup_epochs} epochs)" if spec.pruner != "none" else ""),
+        **{f"space.{d.key}": d.describe() for d in spec.space},
+        **{f"fixed.{key}": value for key, value in spec.fixed.items()},
+    }
     client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in described.items()])
     return run.info.run_id
 
 
-def tune(search_path: str, storage: str | None = None, push: str | None = None,
-         out: Callable[[str], None] = print) -> int:  # fmt: skip
+def tune(
+    search_path: str,
+    storage: str | None = None,
+    push: str | None = None,
+    out: Callable[[str], None] = print,
+) -> int:
     """Run trials of the study until it has n_trials finished ones; 0 when it has."""
     import mlflow
 
@@ -211,20 +241,25 @@ def tune(search_path: str, storage: str | None = None, push: str | None = None,
     spec = search.load_search(search_path, root / "params.yaml")
     params = load_params(root / "params.yaml")
     if not _git("rev-parse", "HEAD"):
-        raise PipelineError("tune runs each trial as a DVC experiment: this needs a git "
-                            "repository with at least one commit")  # fmt: skip
+        raise PipelineError(
+            "tune runs each trial as a DVC experiment: this needs a git "
+            "repository with at least one commit"
+        )
     url = storage_url(storage)
     _quiet_optuna()
+    store = open_storage(url)  # first: an unreachable database stops the worker here
     experiment_id = tracking.connect(params.tracking.experiment)
     client = mlflow.MlflowClient()
-    store, study, created = open_study(spec, url)
+    study, created = open_study(spec, store, url)
     worker = Worker(spec, url, store, study, client, root, push, out)
     status = "KILLED"
     try:
         with trial.storage_errors(url):
             worker.parent = join(study, created, spec, client, experiment_id, url)
-            out(f"study {spec.study} ({trial.masked(url)}): worker {worker.name} joins; "
-                f"MLflow parent run {worker.parent[:8]}")  # fmt: skip
+            out(
+                f"study {spec.study} ({trial.masked(url)}): worker {worker.name} joins; "
+                f"MLflow parent run {worker.parent[:8]}"
+            )
             if client.get_run(worker.parent).info.status != "RUNNING":
                 client.update_run(worker.parent, status="RUNNING")  # resumed
             status = worker.run()
@@ -261,17 +296,26 @@ class Worker:
                 return "FINISHED"
             if len(finished) + len(running) >= self.spec.n_trials and not queued:
                 if running != waiting_for:
-                    self.out(f"waiting for trial(s) {', '.join(map(str, running))} of other "
-                             f"workers (a dead worker's trial fails after {GRACE_SECONDS} s "
-                             "without a heartbeat, and is run again)")  # fmt: skip
+                    self.out(
+                        f"waiting for trial(s) {', '.join(map(str, running))} of other "
+                        f"workers (a dead worker's trial fails after {GRACE_SECONDS} s "
+                        "without a heartbeat, and is run again)"
+                    )
                     waiting_for = running
                 time.sleep(HEARTBEAT_SECONDS)  # polls the study's state, the real signal
                 continue
-            self.study.optimize(self.objective, n_trials=1, catch=(TrialFailed, Surplus),
-                                callbacks=[self.summarize], gc_after_trial=False)  # fmt: skip
+            self.study.optimize(
+                self.objective,
+                n_trials=1,
+                catch=(TrialFailedError, SurplusTrialError),
+                callbacks=[self.summarize],
+                gc_after_trial=False,
+            )
             if self.failures >= FAILURES_IN_A_ROW:
-                raise PipelineError(f"{self.failures} trials in a row failed on this worker "
-                                    f"(logs in {LOG_DIR}/): stopping")  # fmt: skip
+                raise PipelineError(
+                    f"{self.failures} trials in a row failed on this worker "
+                    f"(logs in {LOG_DIR}/): stopping"
+                )
 
     def objective(self, optuna_trial) -> float:
         import optuna
@@ -283,22 +327,34 @@ class Worker:
         )
         if sum(t.number < number for t in taken) >= self.spec.n_trials:
             optuna_trial.set_user_attr(SURPLUS_ATTR, True)
-            raise Surplus(f"trial {number}: the study's {self.spec.n_trials} trials are taken")
+            raise SurplusTrialError(
+                f"trial {number}: the study's {self.spec.n_trials} trials are taken"
+            )
         values = search.suggest(optuna_trial, self.spec)
         name = f"{self.spec.study}-{number}"
         commit = _git("rev-parse", "HEAD")
         if _git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
-            raise StudyError(f"DVC experiment {name} already exists at commit {commit[:7]} (an "
-                             f"earlier study named {self.spec.study}?): `dvc exp remove {name}`"
-                             " or name a new study in the search file")  # fmt: skip
-        for key, value in ((EXPERIMENT_ATTR, name), (COMMIT_ATTR, commit),
-                           (WORKER_ATTR, self.name)):  # fmt: skip
+            raise StudyError(
+                f"DVC experiment {name} already exists at commit {commit[:7]} (an "
+                f"earlier study named {self.spec.study}?): `dvc exp remove {name}`"
+                " or name a new study in the search file"
+            )
+        for key, value in (
+            (EXPERIMENT_ATTR, name),
+            (COMMIT_ATTR, commit),
+            (WORKER_ATTR, self.name),
+        ):
             optuna_trial.set_user_attr(key, value)
         link = trial.TrialLink(
-            storage=self.url, study=self.spec.study, trial_id=optuna_trial._trial_id,
-            number=number, parent_run_id=self.parent, metric=self.spec.objective,
-            pruner=self.spec.pruner, warmup_epochs=self.spec.warmup_epochs,
-        )  # fmt: skip
+            storage=self.url,
+            study=self.spec.study,
+            trial_id=optuna_trial._trial_id,
+            number=number,
+            parent_run_id=self.parent,
+            metric=self.spec.objective,
+            pruner=self.spec.pruner,
+            warmup_epochs=self.spec.warmup_epochs,
+        )
         arguments = ["exp", "run", "--temp", "-n", name, *search.set_params(values)]
         log = self.root / LOG_DIR / f"{name}.log"
         self.out(f"trial {number}: dvc {' '.join(arguments)}  (log: {log.relative_to(self.root)})")
@@ -311,8 +367,10 @@ class Worker:
                 raise optuna.TrialPruned(f"pruned at epoch {attributes[trial.PRUNED_ATTR]}")
             self.failures += 1
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty)"]
-            raise TrialFailed(f"trial {number}: `dvc exp run` exited {code} after {seconds:.0f}"
-                              f" s; {log.relative_to(self.root)} ends: {tail[0]}")  # fmt: skip
+            raise TrialFailedError(
+                f"trial {number}: `dvc exp run` exited {code} after {seconds:.0f}"
+                f" s; {log.relative_to(self.root)} ends: {tail[0]}"
+            )
         self.failures = 0
         history = read_history_csv(_git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}"))
         final = {metric: float(history[metric][-1]) for metric in search.OBJECTIVES}
@@ -320,9 +378,11 @@ class Worker:
         if self.push:
             self._dvc(["exp", "push", self.push, name], log, {}, append=True)
             optuna_trial.set_user_attr(PUSHED_ATTR, self.push)
-        self.out(f"trial {number}: {self.spec.objective} {final[self.spec.objective]:.4f} "
-                 f"({', '.join(f'{k} {v:.4f}' for k, v in final.items() if k != self.spec.objective)})"
-                 f" in {seconds:.0f} s")  # fmt: skip
+        self.out(
+            f"trial {number}: {self.spec.objective} {final[self.spec.objective]:.4f} "
+            f"({', '.join(f'{k} {v:.4f}' for k, v in final.items() if k != self.spec.objective)})"
+            f" in {seconds:.0f} s"
+        )
         return final[self.spec.objective]
 
     def _dvc(self, arguments: list[str], log: Path, env: dict, append: bool = False) -> int:
@@ -332,10 +392,13 @@ class Worker:
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         with open(log, "a" if append else "w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "dvc", *arguments], cwd=self.root,
-                env={**os.environ, "PATH": path, **env}, stdout=output,
-                stderr=subprocess.STDOUT, start_new_session=True,
-            )  # fmt: skip
+                [sys.executable, "-m", "dvc", *arguments],
+                cwd=self.root,
+                env={**os.environ, "PATH": path, **env},
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
             try:
                 return process.wait()
             except BaseException:  # Ctrl-C or SIGTERM: stop DVC as Ctrl-C would, then go
@@ -352,12 +415,15 @@ class Worker:
         from optuna.trial import TrialState
 
         if frozen.state == TrialState.PRUNED:
-            self.out(f"trial {frozen.number}: pruned at epoch {frozen.user_attrs.get(trial.PRUNED_ATTR)}")
+            self.out(
+                f"trial {frozen.number}: pruned at epoch {frozen.user_attrs.get(trial.PRUNED_ATTR)}"
+            )
         elif frozen.state == TrialState.FAIL and not frozen.user_attrs.get(SURPLUS_ATTR):
             self.out(f"trial {frozen.number}: failed")
         if frozen.state == TrialState.COMPLETE:
-            self.client.log_metric(self.parent, self.spec.objective, frozen.value,
-                                   step=frozen.number)  # fmt: skip
+            self.client.log_metric(
+                self.parent, self.spec.objective, frozen.value, step=frozen.number
+            )
         publish(study, self.spec, self.client, self.parent)
 
     def close_parent(self, status: str) -> None:
@@ -383,11 +449,13 @@ def publish(study, spec: search.Search, client, parent: str) -> None:
     tags = {f"trials.{state}": str(count) for state, count in counts.items() if count}
     best = _best(study)
     if best is not None:
-        tags |= {"best_trial": str(best.number),
-                 "best_trial.dvc_experiment": best.user_attrs.get(EXPERIMENT_ATTR, ""),
-                 "best_trial.mlflow_run": best.user_attrs.get(trial.RUN_ATTR, ""),
-                 **{f"best.{key}": str(value) for key, value in best.params.items()},
-                 tracking.DESCRIPTION_TAG: _description(spec, best, counts)}  # fmt: skip
+        tags |= {
+            "best_trial": str(best.number),
+            "best_trial.dvc_experiment": best.user_attrs.get(EXPERIMENT_ATTR, ""),
+            "best_trial.mlflow_run": best.user_attrs.get(trial.RUN_ATTR, ""),
+            **{f"best.{key}": str(value) for key, value in best.params.items()},
+            tracking.DESCRIPTION_TAG: _description(spec, best, counts),
+        }
         client.log_metric(parent, f"best_{spec.objective}", best.value, step=len(trials))
     from mlflow.entities import RunTag
 
@@ -408,16 +476,18 @@ def _best(study):
 def _description(spec, best, counts) -> str:
     validation = best.user_attrs.get(VALIDATION_ATTR, {})
     params = ", ".join(f"`{key}={value}`" for key, value in best.params.items())
-    return "  \n".join([
-        f"Optuna study **{spec.study}**: {spec.n_trials} trials searching "
-        f"{', '.join(d.key for d in spec.space)}; objective {spec.objective} on the "
-        f"validation split ({spec.direction}d).",
-        "Trials: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count),
-        f"**Best**: trial {best.number}, "
-        + ", ".join(f"{k} {v:.4f}" for k, v in validation.items())
-        + f" — DVC experiment `{best.user_attrs.get(EXPERIMENT_ATTR)}`: {params}",
-        "Child runs: one per trial (expand this run). Figures: Artifacts → search/.",
-    ])  # fmt: skip
+    return "  \n".join(
+        [
+            f"Optuna study **{spec.study}**: {spec.n_trials} trials searching "
+            f"{', '.join(d.key for d in spec.space)}; objective {spec.objective} on the "
+            f"validation split ({spec.direction}d).",
+            "Trials: " + ", ".join(f"{count} {state}" for state, count in counts.items() if count),
+            f"**Best**: trial {best.number}, "
+            + ", ".join(f"{k} {v:.4f}" for k, v in validation.items())
+            + f" — DVC experiment `{best.user_attrs.get(EXPERIMENT_ATTR)}`: {params}",
+            "Child runs: one per trial (expand this run). Figures: Artifacts → search/.",
+        ]
+    )
 
 
 def search_figures(study) -> dict:
@@ -432,8 +502,10 @@ def search_figures(study) -> dict:
 
     with warnings.catch_warnings():  # a param drawn once so far: "identical low and high xlims"
         warnings.simplefilter("ignore", UserWarning)
-        figures = {"history": views.plot_optimization_history(study).figure,
-                   "timeline": views.plot_timeline(study).figure}  # fmt: skip
+        figures = {
+            "history": views.plot_optimization_history(study).figure,
+            "timeline": views.plot_timeline(study).figure,
+        }
         if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 2:
             axes = views.plot_slice(study)
             figures["slice"] = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
@@ -446,32 +518,39 @@ def best_report(spec: search.Search, url: str, study=None) -> str:
 
     if study is None:
         _quiet_optuna()
-        _, study, _ = open_study(spec, url, create=False)
+        study, _ = open_study(spec, open_storage(url, heartbeat=False), url, create=False)
     with trial.storage_errors(url):
         trials = study.get_trials(deepcopy=False)
         best = _best(study)
     counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
     finished = counts["complete"] + counts["pruned"]
-    lines = [f"study {spec.study} ({trial.masked(url)}): {finished} of {spec.n_trials} trials "
-             "finished (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "); "
-             f"objective {spec.objective} on the validation split, {spec.direction}d"]  # fmt: skip
+    lines = [
+        f"study {spec.study} ({trial.masked(url)}): {finished} of {spec.n_trials} trials "
+        "finished (" + ", ".join(f"{n} {s}" for s, n in counts.items() if n) + "); "
+        f"objective {spec.objective} on the validation split, {spec.direction}d"
+    ]
     if best is None:
         raise StudyError(lines[0] + ": no trial has completed yet")
     attributes = best.user_attrs
     name, commit = attributes.get(EXPERIMENT_ATTR), attributes.get(COMMIT_ATTR, "")
     validation = ", ".join(f"{k} {v:.4f}" for k, v in attributes.get(VALIDATION_ATTR, {}).items())
-    lines.append(f"best: trial {best.number}: {validation} (DVC experiment {name}, MLflow run "
-                 f"{attributes.get(trial.RUN_ATTR, '?')[:8]}, worker {attributes.get(WORKER_ATTR)})")  # fmt: skip
+    lines.append(
+        f"best: trial {best.number}: {validation} (DVC experiment {name}, MLflow run "
+        f"{attributes.get(trial.RUN_ATTR, '?')[:8]}, worker {attributes.get(WORKER_ATTR)})"
+    )
     lines += [f"  {key} = {value}" for key, value in best.params.items()]
     rerun = " ".join(["dvc exp run", *search.set_params({**best.params, **spec.fixed})])
     if _git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
         lines.append(f"apply it:  dvc exp apply {name}")
     elif attributes.get(PUSHED_ATTR):
-        lines.append(f"apply it:  dvc exp pull {attributes[PUSHED_ATTR]} {name} && "
-                     f"dvc exp apply {name}")  # fmt: skip
+        lines.append(
+            f"apply it:  dvc exp pull {attributes[PUSHED_ATTR]} {name} && dvc exp apply {name}"
+        )
     else:
-        lines.append(f"apply it:  it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
-                     "(tune --push REMOTE); rerun it:")  # fmt: skip
+        lines.append(
+            f"apply it:  it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
+            "(tune --push REMOTE); rerun it:"
+        )
     lines.append(f"rerun it:  git checkout {commit[:7]} && {rerun}")
     return "\n".join(lines)
 
@@ -482,6 +561,7 @@ def experiment_ref(commit: str, name: str) -> str:
 
 
 def _git(*arguments: str) -> str:
-    result = subprocess.run(["git", *arguments], capture_output=True, text=True,
-                            cwd=paths.project_root())  # fmt: skip
+    result = subprocess.run(
+        ["git", *arguments], capture_output=True, text=True, cwd=paths.project_root()
+    )
     return result.stdout.strip() if result.returncode == 0 else ""

@@ -1,0 +1,465 @@
+"""`mnist-pipeline tune`: the search file's checks, the sampler and pruning pieces, and real
+studies on tiny generated data: two concurrent workers (local SQLite storage, and the team's
+PostgreSQL with the MLflow server when CI starts them), a worker killed mid-trial."""
+
+from __future__ import annotations
+
+import copy
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from mnist_pipeline import search, trial, tuning
+from mnist_pipeline.errors import ParamsError, TrialStoppedError
+
+from conftest import ROOT, tiny_repository_copy
+
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
+GOOD = {
+    "study": "s",
+    "objective": "val_loss",
+    "n_trials": 4,
+    "space": {
+        "train.learning_rate": {"low": 0.001, "high": 0.01, "log": True},
+        "model.hidden_1.units": {"low": 8, "high": 32, "step": 8},
+        "model.hidden_1.dropout": {"low": 0.0, "high": 0.3},
+        "train.optimizer": {"choices": ["adam", "rmsprop"]},
+    },
+}
+
+
+def test_the_projects_search_file_is_valid():
+    spec = search.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
+    assert spec.objective in search.OBJECTIVES and spec.n_trials >= 2
+    assert {d.key for d in spec.space}.isdisjoint(spec.fixed)
+
+
+def _bad(**changes):
+    raw = copy.deepcopy(GOOD)
+    for key, value in changes.items():
+        if key.startswith("space."):
+            raw["space"][key.removeprefix("space.")] = value
+        else:
+            raw[key] = value
+    return raw
+
+
+@pytest.mark.parametrize(
+    "raw, message",
+    [
+        (
+            _bad(**{"space.train.learnign_rate": {"low": 0.1, "high": 1}}),
+            "space.train.learnign_rate: unknown key",
+        ),
+        (
+            _bad(**{"space.train.learning_rate": {"low": 0.01, "high": 0.001}}),
+            "space.train.learning_rate: empty range (low 0.01 must be below high 0.001)",
+        ),
+        (_bad(**{"space.train.learning_rate": {"low": 0.01, "high": 0.01}}), "empty range"),
+        (
+            _bad(**{"space.model.hidden_1.units": {"low": 8.5, "high": 32}}),
+            "space.model.hidden_1.units: 8.5 is not a valid model.hidden_1.units "
+            "(model.hidden_1.units: expected an integer, got 8.5)",
+        ),
+        (
+            _bad(**{"space.model.hidden_1.dropout": {"low": 0.0, "high": 1.0}}),
+            "1.0 is not a valid model.hidden_1.dropout",
+        ),
+        (
+            _bad(**{"space.train.optimizer": {"choices": ["adam", "adamw"]}}),
+            "space.train.optimizer.choices: 'adamw' is not a valid train.optimizer",
+        ),
+        (_bad(**{"space.train.optimizer": {"choices": []}}), "expected a non-empty list"),
+        (_bad(**{"space.train.optimizer": {"low": 1, "high": 2}}), "a range of a non-number"),
+        (
+            _bad(**{"space.train.learning_rate": {"low": 0, "high": 0.1, "log": True}}),
+            "0 is not a valid train.learning_rate",
+        ),
+        (
+            _bad(**{"space.model.hidden_1.units": {"low": 8, "high": 32, "step": 0.5}}),
+            "space.model.hidden_1.units.step: expected a int > 0",
+        ),
+        (
+            _bad(**{"space.train.epochs": {"low": 1, "high": 3, "by": 1}}),
+            "space.train.epochs.by: unknown key",
+        ),
+        (
+            _bad(**{"space.tracking.experiment": {"choices": ["a", "b"]}}),
+            "not a key the trained model depends on",
+        ),
+        (_bad(objective="test_accuracy"), "objective: expected one of ['val_loss'"),
+        (_bad(n_trials=0), "n_trials: expected an integer >= 1, got 0"),
+        (_bad(n_trials="4"), "n_trials: expected an integer >= 1, got '4'"),
+        (_bad(space={}), "space: empty"),
+        (_bad(study="my study"), "study: expected a name"),
+        (_bad(trials=3), "trials: unknown key"),
+        (_bad(sampler={"name": "cmaes"}), "sampler.name: expected one of ['tpe', 'random']"),
+        (_bad(fixed={"train.optimizer": "sgd"}), "space.train.optimizer: also in fixed"),
+        (_bad(fixed={"train.epochs": 0}), "fixed.train.epochs: 0 is not a valid train.epochs"),
+        ({k: v for k, v in GOOD.items() if k != "space"}, "space: missing"),
+    ],
+)
+def test_bad_search_files_are_rejected_naming_what_is_wrong(raw, message):
+    with pytest.raises(ParamsError) as error:
+        search.parse_search(raw, PARAMS)
+    assert message in str(error.value)
+
+
+def test_tune_rejects_a_bad_search_file_before_any_trial(tmp_path):
+    """One line, exit 1, and no study, store or experiment made."""
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "bad.yaml").write_text(
+        yaml.safe_dump(_bad(**{"space.train.batch_size": {"low": 256, "high": 64}}))
+    )
+    env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
+    result = subprocess.run(
+        [MNIST_PIPELINE, "tune", "--search", "bad.yaml"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        "mnist-pipeline tune: bad.yaml: space.train.batch_size: empty range "
+        "(low 256 must be below high 64)"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.yaml", "params.yaml"]
+
+
+def test_suggested_values_have_the_keys_types_and_round_trip_through_dvc_set_params():
+    import optuna
+
+    spec = search.parse_search({**GOOD, "fixed": {"train.epochs": 3}}, PARAMS)
+    study = optuna.create_study(sampler=tuning.make_sampler(spec))
+    for _ in range(20):
+        values = search.suggest(study.ask(), spec)
+        assert 0.001 <= values["train.learning_rate"] <= 0.01
+        assert type(values["model.hidden_1.units"]) is int
+        assert values["model.hidden_1.units"] in (8, 16, 24, 32)
+        assert values["train.optimizer"] in ("adam", "rmsprop") and values["train.epochs"] == 3
+        arguments = search.set_params(values)
+        parsed = dict(a.split("=", 1) for a in arguments[1::2])
+        assert {k: yaml.safe_load(v) for k, v in parsed.items()} == values
+
+
+def test_each_trial_is_seeded_by_its_number_so_workers_do_not_draw_the_same_params():
+    """Two workers' samplers on one study: different draws for their trials; and trial n
+    gets the same draw in any study with that seed (a rerun of the search)."""
+    import optuna
+
+    spec = search.parse_search({**GOOD, "sampler": {"seed": 7}}, PARAMS)
+    storage = optuna.storages.InMemoryStorage()
+    first = optuna.create_study(study_name="a", storage=storage, sampler=tuning.make_sampler(spec))
+    second = optuna.load_study(study_name="a", storage=storage, sampler=tuning.make_sampler(spec))
+    drawn = [search.suggest(study.ask(), spec) for study in (first, second, first, second)]
+    assert len({repr(values) for values in drawn}) == 4
+    again = optuna.create_study(sampler=tuning.make_sampler(spec))
+    assert [search.suggest(again.ask(), spec) for _ in range(4)] == drawn
+    plain = [optuna.create_study(sampler=optuna.samplers.TPESampler(seed=7)) for _ in "ab"]
+    assert search.suggest(plain[0].ask(), spec) == search.suggest(plain[1].ask(), spec)
+
+
+def _pruning_setup(tmp_path):
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    study = optuna.create_study(study_name="p", storage=url, direction="minimize")
+    for _ in range(3):
+        done = study.ask()
+        for epoch in (1, 2, 3):
+            done.report(0.5, epoch)
+        study.tell(done, 0.5)
+    current = study.ask()
+    link = trial.TrialLink(
+        storage=url,
+        study="p",
+        trial_id=current._trial_id,
+        number=current.number,
+        parent_run_id="x",
+        metric="val_loss",
+        pruner="median",
+        warmup_epochs=1,
+    )
+    return study, current, trial.epoch_callback(link, run_id="run-1")
+
+
+def test_train_reports_each_epoch_and_stops_when_the_study_prunes_the_trial(tmp_path):
+    """Median rule, warm-up 1 epoch; earlier trials all had val_loss 0.5."""
+    study, current, callback = _pruning_setup(tmp_path)
+    callback.on_train_begin()
+    callback.on_epoch_end(0, {"val_loss": 3.0, "val_accuracy": 0.1})  # epoch 1: warm-up
+    with pytest.raises(
+        TrialStoppedError,
+        match="trial 3 of study p pruned at epoch 2: val_loss 0.9000 is worse than the median",
+    ):
+        callback.on_epoch_end(1, {"val_loss": 0.9, "val_accuracy": 0.5})
+    recorded = study.trials[current.number]
+    assert recorded.intermediate_values == {1: 3.0, 2: 0.9}
+    assert recorded.user_attrs == {trial.RUN_ATTR: "run-1", trial.PRUNED_ATTR: 2}
+
+
+def test_train_goes_on_while_its_trial_is_as_good_as_the_median(tmp_path):
+    study, current, callback = _pruning_setup(tmp_path)
+    callback.on_train_begin()
+    for epoch, value in enumerate([3.0, 0.5, 0.45]):
+        callback.on_epoch_end(epoch, {"val_loss": value, "val_accuracy": 0.5})
+    recorded = study.trials[current.number]
+    assert recorded.intermediate_values == {1: 3.0, 2: 0.5, 3: 0.45}
+    assert trial.PRUNED_ATTR not in recorded.user_attrs
+
+
+def test_train_stops_when_its_trial_was_ended_meanwhile(tmp_path):
+    """A dead worker's trial, failed by the heartbeat, while its training goes on."""
+    import optuna
+
+    study, current, callback = _pruning_setup(tmp_path)
+    study.tell(current, state=optuna.trial.TrialState.FAIL)
+    with pytest.raises(
+        TrialStoppedError,
+        match=r"was ended \(FAIL\) while it ran: stopped at "
+        "epoch 1",
+    ):
+        callback.on_epoch_end(0, {"val_loss": 0.4, "val_accuracy": 0.9})
+
+
+# Real studies on tiny data. Each trial is a `dvc exp run --temp` of the whole pipeline.
+
+TINY_SEARCH = {
+    "objective": "val_accuracy",
+    "n_trials": 4,
+    "sampler": {"name": "tpe", "seed": 1, "startup_trials": 2},
+    "pruner": {"name": "none"},
+    "space": {
+        "train.learning_rate": {"low": 0.001, "high": 0.01, "log": True},
+        "model.hidden_1.units": {"low": 8, "high": 64},
+    },
+}
+DEADLINE = 900  # seconds for a whole study on a loaded machine (about 1-2 min idle)
+
+
+def _study_project(tmp_path, **search_changes) -> tuple[Path, dict, str]:
+    project, env = tiny_repository_copy(tmp_path)
+    name = f"t{uuid.uuid4().hex[:8]}"  # unique: the PostgreSQL database outlives the test
+    (project / "tiny-search.yaml").write_text(
+        yaml.safe_dump({**TINY_SEARCH, "study": name, **search_changes})
+    )
+    return project, env, name
+
+
+def _worker(project: Path, env: dict, *arguments: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", *arguments],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
+def _finish(worker: subprocess.Popen, timeout: float = DEADLINE) -> str:
+    try:
+        output, _ = worker.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        output, _ = worker.communicate()
+        pytest.fail(f"worker still running after {timeout} s:\n{output}")
+    assert worker.returncode == 0, output
+    return output
+
+
+def _load(name: str, url: str):
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=url)
+
+
+STORAGES = [
+    pytest.param(None, id="local-sqlite"),
+    pytest.param(
+        "postgresql",
+        id="team-postgresql",
+        marks=pytest.mark.skipif(
+            not (
+                os.environ.get("MNIST_PIPELINE_TEST_STUDY_STORAGE")
+                and os.environ.get("MNIST_PIPELINE_TEST_SERVER")
+            ),
+            reason="no PostgreSQL study storage and MLflow server (.ci/run starts them: "
+            "MNIST_PIPELINE_TEST_STUDY_STORAGE, MNIST_PIPELINE_TEST_SERVER)",
+        ),
+    ),
+]
+
+
+@pytest.mark.parametrize("storage", STORAGES)
+def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlflow_run(
+    tmp_path, storage
+):
+    import mlflow
+    from optuna.trial import TrialState
+
+    project, env, name = _study_project(tmp_path)
+    if storage:  # the team's setup: one database for studies, one MLflow server
+        env |= {
+            tuning.STORAGE_VARIABLE: os.environ["MNIST_PIPELINE_TEST_STUDY_STORAGE"],
+            "MLFLOW_TRACKING_URI": os.environ["MNIST_PIPELINE_TEST_SERVER"],
+        }
+        url = env[tuning.STORAGE_VARIABLE]
+    else:
+        url = f"sqlite:///{project / tuning.LOCAL_STORAGE}"
+    workers = [_worker(project, env), _worker(project, env)]  # both at once: they race
+    outputs = [_finish(worker) for worker in workers]
+
+    study = _load(name, url)
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 4, outputs
+    assert len({tuple(sorted(t.params.items())) for t in complete}) == 4
+    pids = {str(worker.pid) for worker in workers}
+    assert {t.user_attrs[tuning.WORKER_ATTR].split(":")[1] for t in complete} == pids
+    # Any other trial is one not run because another worker took the last one meanwhile.
+    assert all(t.user_attrs.get(tuning.SURPLUS_ATTR) for t in study.trials if t not in complete)
+
+    client = mlflow.MlflowClient(
+        env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project / 'mlflow.db'}"
+    )
+    parent_id = study.user_attrs[tuning.PARENT_ATTR]
+    parent = client.get_run(parent_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{parent_id}'"
+    )
+    by_trial = {int(run.data.tags[trial.TRIAL_TAG]): run for run in children}
+    assert sorted(by_trial) == sorted(t.number for t in complete)
+    for t in complete:
+        run = by_trial[t.number]
+        assert run.info.status == "FINISHED" and run.info.run_id == t.user_attrs[trial.RUN_ATTR]
+        assert run.info.run_name == t.user_attrs[tuning.EXPERIMENT_ATTR] == f"{name}-{t.number}"
+        assert float(run.data.params["train.learning_rate"]) == t.params["train.learning_rate"]
+        assert run.data.metrics["val_accuracy"] == pytest.approx(t.value)  # the last epoch's
+        assert "test_accuracy" in run.data.metrics  # the whole pipeline ran
+    assert parent.info.status == "FINISHED"
+    assert parent.data.tags["best_trial"] == str(study.best_trial.number)
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(study.best_value)
+    assert parent.data.tags[f"best.{'model.hidden_1.units'}"] == str(
+        study.best_params["model.hidden_1.units"]
+    )
+    artifacts = {a.path for a in client.list_artifacts(parent_id, "search")}
+    assert {"search/history.png", "search/timeline.png", "search/trials.csv"} <= artifacts
+
+    # `tune --best` names the best trial; its command restores it in the workspace.
+    best = subprocess.run(
+        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--best"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert best.returncode == 0, best.stderr
+    best_name = f"{name}-{study.best_trial.number}"
+    assert f"best: trial {study.best_trial.number}:" in best.stdout
+    (apply,) = [line for line in best.stdout.splitlines() if line.startswith("apply it:")]
+    assert apply == f"apply it:  dvc exp apply {best_name}"
+    subprocess.run(
+        apply.removeprefix("apply it:").split(),
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    applied = yaml.safe_load((project / "params.yaml").read_text())
+    assert applied["train"]["learning_rate"] == study.best_params["train.learning_rate"]
+    assert applied["model"]["hidden_1"]["units"] == study.best_params["model.hidden_1.units"]
+
+
+def _process_tree(pid: int) -> list[int]:
+    """pid and every process below it (parents first)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+    tree, index = [pid], 0
+    while index < len(tree):
+        tree += children.get(tree[index], [])
+        index += 1
+    return tree
+
+
+def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_reruns(tmp_path):
+    """SIGKILL of a worker and everything it started (as when its machine dies) while its
+    trial trains: the heartbeat fails the trial, a new worker queues its params again and
+    finishes the study; the dead trial's MLflow run is KILLED."""
+    import mlflow
+    from optuna.trial import TrialState
+
+    project, env, name = _study_project(
+        tmp_path,
+        n_trials=2,
+        fixed={"train.epochs": 200},  # a few seconds of training on tiny data
+    )
+    url = f"sqlite:///{project / tuning.LOCAL_STORAGE}"
+    first = _worker(project, env)
+    deadline = time.monotonic() + DEADLINE
+    while True:  # until its trial reports an epoch: training is under way
+        assert first.poll() is None, first.communicate()[0]
+        assert time.monotonic() < deadline, "the first worker's trial never started training"
+        if (project / tuning.LOCAL_STORAGE).exists():
+            try:
+                running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
+            except KeyError:  # the study is being created
+                running = []
+            if running and running[0].intermediate_values:
+                break
+        time.sleep(0.2)
+    for pid in _process_tree(first.pid):
+        os.kill(pid, signal.SIGKILL)
+    first.communicate()
+    killed = _load(name, url).trials[0]
+    assert killed.state == TrialState.RUNNING  # as the worker left it
+
+    second = _finish(_worker(project, env))
+    study = _load(name, url)
+    assert study.trials[0].state == TrialState.FAIL
+    complete = study.get_trials(states=(TrialState.COMPLETE,))
+    assert len(complete) == 2, second
+    rerun = [t for t in complete if t.system_attrs.get("failed_trial") == killed.number]
+    assert len(rerun) == 1 and rerun[0].params == killed.params
+    worker = second.split(" joins;")[0].rsplit("worker ", 1)[1]  # its first line names it
+    assert {t.user_attrs[tuning.WORKER_ATTR] for t in complete} == {worker}
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    assert client.get_run(killed.user_attrs[trial.RUN_ATTR]).info.status == "KILLED"
+    assert client.get_run(study.user_attrs[tuning.PARENT_ATTR]).info.status == "FINISHED"
+
+
+def test_a_study_database_that_is_down_stops_the_worker_with_one_line(tmp_path):
+    project, env, _ = _study_project(tmp_path)
+    down = "postgresql+psycopg2://mlflow:secret@127.0.0.1:9/optuna"  # nothing listens on 9
+    result = subprocess.run(
+        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--storage", down],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(
+        "mnist-pipeline tune: study storage "
+        "postgresql+psycopg2://mlflow:***@127.0.0.1:9/optuna unusable: "
+    )
+    assert "secret" not in result.stderr + result.stdout
