@@ -115,3 +115,25 @@ def test_anticipated_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path)
     assert result.returncode == 1
     assert "Traceback (most recent call last)" in result.stderr
     assert "ValueError: matmul" in result.stderr and "inference.py" in result.stderr
+
+
+def test_an_experiment_another_process_creates_meanwhile_is_taken_not_an_error(
+    mlflow_experiment, monkeypatch
+):
+    """Two workers starting on a new tracking server: both look the experiment up, find
+    nothing, and create it; the second's "already exists" means it is there to use."""
+    import mlflow
+
+    from mnist_pipeline import tracking
+
+    looked_up = mlflow.get_experiment_by_name
+    calls = []
+
+    def not_yet_then_there(name):
+        calls.append(name)
+        return None if len(calls) == 1 else looked_up(name)
+
+    monkeypatch.setattr(mlflow, "get_experiment_by_name", not_yet_then_there)
+    uri = os.environ["MLFLOW_TRACKING_URI"]
+    assert tracking._experiment_id(mlflow, uri, "runs") == mlflow_experiment
+    assert calls == ["runs", "runs"]

@@ -126,9 +126,18 @@ def _experiment_id(mlflow, uri: str, experiment: str) -> str:
     location = (
         (paths.project_root() / ARTIFACTS_DIR).as_uri() if uri.startswith("sqlite:") else None
     )
-    return mlflow.create_experiment(
-        experiment, artifact_location=location, tags={DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
-    )
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return mlflow.create_experiment(
+            experiment, artifact_location=location, tags={DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+        )
+    except MlflowException as error:
+        # Another process (a second tuning worker, a parallel experiment) created it on the
+        # tracking server in between: that one is ours too.
+        if error.error_code != "RESOURCE_ALREADY_EXISTS":
+            raise
+        return mlflow.get_experiment_by_name(experiment).experiment_id
 
 
 # Run state: a run whose process died (SIGKILL, out of memory) stays RUNNING in MLflow.

@@ -16,6 +16,7 @@ import os
 from collections.abc import Iterator
 
 from mnist_pipeline.errors import StudyError, TrialStoppedError
+from mnist_pipeline.tracking import store_lock
 
 TRIAL_VARIABLE = "MNIST_PIPELINE_TRIAL"
 STUDY_TAG, TRIAL_TAG = "optuna.study", "optuna.trial"
@@ -116,19 +117,22 @@ def open_storage(url: str, **heartbeat):
     """Optuna's database storage (SQLite file or PostgreSQL) with patient locks and a short
     connect timeout; `heartbeat`: RDBStorage's heartbeat arguments (the worker's side).
 
-    Workers that start together race to create the tables on a new database: the loser's
-    "already exists" is retried once the winner's tables are there."""
+    Workers that start together race to create the tables of a new database: a SQLite file
+    is created under a file lock; on a server, the loser's "already exists" or duplicate
+    key is retried once the winner's tables are there."""
     import optuna
     import sqlalchemy.exc
 
     connect = {"timeout": 60} if url.startswith("sqlite") else {"connect_timeout": 10}
     engine = {"pool_pre_ping": True, "connect_args": connect}
-    with storage_errors(url):
+    with storage_errors(url), store_lock(url):
         for attempt in range(5):
             try:
                 return optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
             except sqlalchemy.exc.SQLAlchemyError as error:
-                lost_race = "already exists" in str(error) or "duplicate key" in str(error)
+                lost_race = isinstance(error, sqlalchemy.exc.IntegrityError) or (
+                    "already exists" in str(error)
+                )
                 if not lost_race or attempt == 4:
                     raise
 
