@@ -9,7 +9,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # Stage commands in dvc.yaml call `python`: put the project's environment first.
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup run test lint ui check-repro bench server server-stop tuned tuned-fashion seeds seeds-fashion
+.PHONY: setup run test lint ui check-repro bench server server-stop tuned tuned-fashion seeds seeds-fashion tune
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process
 # would otherwise recompile TensorFlow's and MLflow's sources on import, seconds each time.
@@ -68,6 +68,18 @@ seeds: setup
 seeds-fashion: setup
 	python benchmarks/seeds.py --seeds $(SEEDS) --config reference-fashion \
 		"-S data.dataset=fashion_mnist" --config tuned-fashion "$(TUNED) $(TUNED_FASHION)"
+
+# The hyperparameter search of search.yaml (README "Hyperparameter search"): WORKERS workers
+# of one Optuna study on this machine, each line of output marked with its worker; more
+# machines join with `mnist-pipeline tune` against the same storage. Exit 1 if any failed.
+#   make tune WORKERS=1 TUNE_ARGS='--storage postgresql+psycopg2://...'
+WORKERS ?= 2
+TUNE_ARGS ?=
+tune: setup
+	@pids=""; for i in $$(seq $(WORKERS)); do \
+		(mnist-pipeline tune $(TUNE_ARGS) 2>&1 | sed -u "s/^/[worker $$i] /"; exit $${PIPESTATUS[0]}) & \
+		pids="$$pids $$!"; done; \
+	status=0; for pid in $$pids; do wait $$pid || status=1; done; exit $$status
 
 # Side-by-side timings against the plain-script notebook; writes BENCHMARKS.md.
 bench: setup
