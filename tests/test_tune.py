@@ -19,7 +19,7 @@ import yaml
 from mnist_pipeline import search, trial, tuning
 from mnist_pipeline.errors import ParamsError, TrialStoppedError
 
-from conftest import ROOT, tiny_repository_copy
+from conftest import ROOT, dvc, git_commit_all, tiny_repository_copy
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
@@ -316,9 +316,16 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
             "MLFLOW_TRACKING_URI": os.environ["MNIST_PIPELINE_TEST_SERVER"],
         }
         url = env[tuning.STORAGE_VARIABLE]
-    else:
+        push = []
+    else:  # and each trial's experiment pushed, as workers on several machines would
         url = f"sqlite:///{project / tuning.LOCAL_STORAGE}"
-    workers = [_worker(project, env), _worker(project, env)]  # both at once: they race
+        origin = tmp_path / "origin.git"
+        subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+        subprocess.run(["git", "remote", "add", "origin", str(origin)], cwd=project, check=True)
+        dvc("remote", "add", "-d", "shared", str(tmp_path / "dvc-remote"), cwd=project, env=env)
+        git_commit_all(project, "remotes")
+        push = ["--push", "origin"]
+    workers = [_worker(project, env, *push), _worker(project, env, *push)]  # at once: they race
     outputs = [_finish(worker) for worker in workers]
 
     study = _load(name, url)
@@ -353,6 +360,13 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     assert parent.data.tags[f"best.{'model.hidden_1.units'}"] == str(
         study.best_params["model.hidden_1.units"]
     )
+    if push:
+        pushed = subprocess.run(["git", "ls-remote", "origin", "refs/exps/*"], cwd=project,
+                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        assert sorted(line.rsplit("/", 1)[1] for line in pushed.splitlines()) == sorted(
+            f"{name}-{t.number}" for t in complete
+        )
+        assert any((tmp_path / "dvc-remote").rglob("*"))  # the outputs went to the DVC remote
     artifacts = {a.path for a in client.list_artifacts(parent_id, "search")}
     assert {"search/history.png", "search/timeline.png", "search/trials.csv"} <= artifacts
 

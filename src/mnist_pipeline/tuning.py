@@ -446,7 +446,7 @@ def publish(study, spec: search.Search, client, parent: str) -> None:
 
     trials = study.get_trials(deepcopy=False)
     counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
-    tags = {f"trials.{state}": str(count) for state, count in counts.items() if count}
+    tags = {f"trials.{state}": str(count) for state, count in counts.items()}  # zeros too
     best = _best(study)
     if best is not None:
         tags |= {
@@ -460,8 +460,11 @@ def publish(study, spec: search.Search, client, parent: str) -> None:
     from mlflow.entities import RunTag
 
     client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
-    for name, figure in search_figures(study).items():
+    import matplotlib.pyplot as plt
+
+    for name, figure in search_figures(study, spec.objective).items():
         client.log_figure(parent, figure, f"search/{name}.png")
+        plt.close(figure)
     client.log_text(parent, study.trials_dataframe().to_csv(index=False), "search/trials.csv")
 
 
@@ -490,7 +493,7 @@ def _description(spec, best, counts) -> str:
     )
 
 
-def search_figures(study) -> dict:
+def search_figures(study, objective: str) -> dict:
     """Optuna's own views of the search (matplotlib): value per trial with the best so far,
     each trial's span on the timeline (which worker ran what when is in trials.csv), and
     the value against each searched param."""
@@ -503,11 +506,11 @@ def search_figures(study) -> dict:
     with warnings.catch_warnings():  # a param drawn once so far: "identical low and high xlims"
         warnings.simplefilter("ignore", UserWarning)
         figures = {
-            "history": views.plot_optimization_history(study).figure,
+            "history": views.plot_optimization_history(study, target_name=objective).figure,
             "timeline": views.plot_timeline(study).figure,
         }
         if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 2:
-            axes = views.plot_slice(study)
+            axes = views.plot_slice(study, target_name=objective)
             figures["slice"] = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
     return figures
 
