@@ -186,7 +186,11 @@ def _tune(arguments: argparse.Namespace) -> int:
 
     from mnist_pipeline import search, tuning
 
-    signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: stop the trial too
+    # Ctrl-C and SIGTERM stop the trial too. SIGINT is set even though it is Python's
+    # default: started in the background by a script, the worker inherits it ignored, and so
+    # would the trial's DVC, which it stops with SIGINT (a handler resets to default on exec).
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
     if arguments.best:
         spec = search.load_search(arguments.search)
         print(tuning.best_report(spec, tuning.storage_url(arguments.storage)))

@@ -46,6 +46,7 @@ LOG_DIR = ".dvc/tmp/tune"  # one log per trial: the `dvc exp run` output
 SEARCH_ATTR, PARENT_ATTR = "search", "mlflow_parent_run_id"
 EXPERIMENT_ATTR, COMMIT_ATTR, WORKER_ATTR = "dvc_experiment", "git_commit", "worker"
 VALIDATION_ATTR, SURPLUS_ATTR, PUSHED_ATTR = "validation", "surplus", "pushed_to"
+ERROR_ATTR = "error"
 ROLE_TAG = "mnist_pipeline.role"  # "study" on a parent run
 
 
@@ -366,11 +367,9 @@ class Worker:
             if trial.PRUNED_ATTR in attributes:
                 raise optuna.TrialPruned(f"pruned at epoch {attributes[trial.PRUNED_ATTR]}")
             self.failures += 1
-            tail = log.read_text(errors="replace").strip().splitlines()[-1:] or ["(empty)"]
-            raise TrialFailedError(
-                f"trial {number}: `dvc exp run` exited {code} after {seconds:.0f}"
-                f" s; {log.relative_to(self.root)} ends: {tail[0]}"
-            )
+            error = f"`dvc exp run` exited {code} after {seconds:.0f} s: {_cause(log)}"
+            optuna_trial.set_user_attr(ERROR_ATTR, error)
+            raise TrialFailedError(f"trial {number}: {error}")
         self.failures = 0
         history = read_history_csv(_git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}"))
         final = {metric: float(history[metric][-1]) for metric in search.OBJECTIVES}
@@ -419,7 +418,7 @@ class Worker:
                 f"trial {frozen.number}: pruned at epoch {frozen.user_attrs.get(trial.PRUNED_ATTR)}"
             )
         elif frozen.state == TrialState.FAIL and not frozen.user_attrs.get(SURPLUS_ATTR):
-            self.out(f"trial {frozen.number}: failed")
+            self.out(f"trial {frozen.number}: failed: {frozen.user_attrs.get(ERROR_ATTR, '?')}")
         if frozen.state == TrialState.COMPLETE:
             self.client.log_metric(
                 self.parent, self.spec.objective, frozen.value, step=frozen.number
@@ -556,6 +555,14 @@ def best_report(spec: search.Search, url: str, study=None) -> str:
         )
     lines.append(f"rerun it:  git checkout {commit[:7]} && {rerun}")
     return "\n".join(lines)
+
+
+def _cause(log: Path) -> str:
+    """Why a trial's `dvc exp run` failed: the stage's own one-line error if it gave one
+    (stage.run logs "ERROR mnist_pipeline: ..."), else the log's last line; and the log."""
+    lines = log.read_text(errors="replace").strip().splitlines() or ["(empty log)"]
+    ours = [line for line in lines if line.startswith("ERROR mnist_pipeline:")]
+    return f"{(ours or lines)[-1]} (log: {log})"
 
 
 def experiment_ref(commit: str, name: str) -> str:
