@@ -4,6 +4,7 @@ PostgreSQL with the MLflow server when CI starts them), a worker killed mid-tria
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import os
 import signal
@@ -413,6 +414,13 @@ def _process_tree(pid: int) -> list[int]:
     return tree
 
 
+def _kill_tree(pid: int) -> None:
+    """SIGKILL to pid and everything below it, all found before the first dies."""
+    for member in _process_tree(pid):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+
+
 def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_reruns(tmp_path):
     """SIGKILL of a worker and everything it started (as when its machine dies) while its
     trial trains: the heartbeat fails the trial, a new worker queues its params again and
@@ -439,8 +447,7 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
             if running and running[0].intermediate_values:
                 break
         time.sleep(0.2)
-    for pid in _process_tree(first.pid):
-        os.kill(pid, signal.SIGKILL)
+    _kill_tree(first.pid)
     first.communicate()
     killed = _load(name, url).trials[0]
     assert killed.state == TrialState.RUNNING  # as the worker left it
@@ -477,3 +484,48 @@ def test_a_study_database_that_is_down_stops_the_worker_with_one_line(tmp_path):
         "postgresql+psycopg2://mlflow:***@127.0.0.1:9/optuna unusable: "
     )
     assert "secret" not in result.stderr + result.stdout
+
+
+def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(tmp_path):
+    """The database becomes unusable while a trial trains (here: the SQLite file
+    overwritten): the trial's train stage and then the worker stop, each with one line; the
+    parent run does not stay RUNNING."""
+    import mlflow
+    from optuna.trial import TrialState
+
+    project, env, name = _study_project(tmp_path, fixed={"train.epochs": 3000})
+    database = tmp_path / "studies" / "optuna.db"
+    database.parent.mkdir()
+    url = f"sqlite:///{database}"
+    worker = subprocess.Popen(
+        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--storage", url],
+        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    deadline = time.monotonic() + DEADLINE
+    while True:  # until the trial reports an epoch
+        assert worker.poll() is None, worker.communicate()
+        assert time.monotonic() < deadline, "the trial never started training"
+        try:
+            running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
+        except Exception:  # the database or the study is being created
+            running = []
+        if running and running[0].intermediate_values:
+            parent = _load(name, url).user_attrs[tuning.PARENT_ATTR]
+            break
+        time.sleep(0.2)
+    with open(database, "r+b") as file:
+        file.write(b"not a database any more " * 4096)
+    try:
+        output, errors = worker.communicate(timeout=DEADLINE)
+    finally:
+        _kill_tree(worker.pid)  # if it is still there (a timeout)
+    assert worker.returncode == 1, output + errors
+    assert "Traceback" not in errors  # (above: MLflow creating its new store)
+    assert errors.splitlines()[-1] == (
+        f"mnist-pipeline tune: study storage {url} unusable: file is not a database"
+    )
+    log = (project / tuning.LOG_DIR / f"{name}-0.log").read_text()
+    assert f"ERROR mnist_pipeline: study storage {url} unusable: file is not a database" in log
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    assert client.get_run(parent).info.status == "KILLED"

@@ -149,19 +149,44 @@ def masked(url: str) -> str:
 
 @contextlib.contextmanager
 def storage_errors(url: str) -> Iterator[None]:
-    """A database that cannot be reached or used: one StudyError naming it and the cause."""
+    """A database that cannot be reached or used: one StudyError naming it and the cause.
+
+    The cause is looked for along the exception's context too: when the database goes
+    away as a trial ends, Optuna 5's `_run_trial` masks it with an UnboundLocalError."""
+    try:
+        yield
+    except Exception as error:
+        cause = _storage_cause(error)
+        if cause is None:
+            raise
+        text = str(getattr(cause, "orig", None) or cause).strip()
+        reason = text.splitlines()[0] if text else type(cause).__name__
+        raise StudyError(f"study storage {masked(url)} unusable: {reason}") from error
+
+
+def _storage_cause(error: BaseException) -> BaseException | None:
+    """The deepest database error in the exception's chain, if any (Optuna wraps a lost
+    connection in a StorageInternalError that blames "invalid data in the commit")."""
     import optuna
     import sqlalchemy.exc
 
-    try:
-        yield
-    except (
+    if isinstance(error, ModuleNotFoundError):  # no driver for the URL (psycopg2)
+        return error
+    kinds = (
         sqlalchemy.exc.OperationalError,
         sqlalchemy.exc.InterfaceError,
         sqlalchemy.exc.ArgumentError,
         optuna.exceptions.StorageInternalError,
-        ModuleNotFoundError,
-    ) as error:
-        cause = getattr(error, "orig", None) or error.__cause__ or error
-        reason = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-        raise StudyError(f"study storage {masked(url)} unusable: {reason}") from error
+    )
+    # The database's own complaint beneath ("file is not a database"), not a bad statement.
+    detail = sqlalchemy.exc.DatabaseError
+    not_detail = (sqlalchemy.exc.IntegrityError, sqlalchemy.exc.ProgrammingError)
+    found, seen = None, set()
+    while error is not None and id(error) not in seen:
+        if isinstance(error, kinds) or (
+            found is not None and isinstance(error, detail) and not isinstance(error, not_detail)
+        ):
+            found = error
+        seen.add(id(error))
+        error = error.__cause__ or error.__context__
+    return found

@@ -81,6 +81,26 @@ def _quiet_optuna() -> None:
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
 
+def _quiet_heartbeat(url: str) -> None:
+    """A database gone while a trial runs: the heartbeat thread stops without a traceback;
+    the worker says it in one line when the trial, which reports each epoch to the same
+    database, fails. Other errors in threads keep their traceback."""
+    import threading
+
+    default = threading.excepthook
+
+    def hook(arguments) -> None:
+        try:
+            with trial.storage_errors(url):
+                raise arguments.exc_value
+        except StudyError:
+            pass
+        except BaseException:
+            default(arguments)
+
+    threading.excepthook = hook
+
+
 def make_sampler(spec: search.Search):
     """The search's sampler, seeded anew for each trial from (seed, trial number): one seed
     for all workers would make each draw the same "random" startup trials. So trial n's
@@ -248,6 +268,7 @@ def tune(
         )
     url = storage_url(storage)
     _quiet_optuna()
+    _quiet_heartbeat(url)
     store = open_storage(url)  # first: an unreachable database stops the worker here
     experiment_id = tracking.connect(params.tracking.experiment)
     client = mlflow.MlflowClient()
