@@ -114,6 +114,12 @@ def test_bad_search_files_are_rejected_naming_what_is_wrong(raw, message):
     assert message in str(error.value)
 
 
+def _tune(cwd: Path, env: dict, *arguments: str) -> subprocess.CompletedProcess:
+    """`mnist-pipeline tune ARGUMENTS`, run to its end."""
+    return subprocess.run([MNIST_PIPELINE, "tune", *arguments], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300)  # fmt: skip
+
+
 def test_tune_rejects_a_bad_search_file_before_any_trial(tmp_path):
     """One line, exit 1, and no study, store or experiment made."""
     (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
@@ -121,14 +127,7 @@ def test_tune_rejects_a_bad_search_file_before_any_trial(tmp_path):
         yaml.safe_dump(_bad(**{"space.train.batch_size": {"low": 256, "high": 64}}))
     )
     env = {key: value for key, value in os.environ.items() if key != "MLFLOW_TRACKING_URI"}
-    result = subprocess.run(
-        [MNIST_PIPELINE, "tune", "--search", "bad.yaml"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _tune(tmp_path, env, "--search", "bad.yaml")
     assert result.returncode == 1
     assert result.stderr.strip() == (
         "mnist-pipeline tune: bad.yaml: space.train.batch_size: empty range "
@@ -372,14 +371,7 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     assert {"search/history.png", "search/timeline.png", "search/trials.csv"} <= artifacts
 
     # `tune --best` names the best trial; its command restores it in the workspace.
-    best = subprocess.run(
-        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--best"],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    best = _tune(project, env, "--search", "tiny-search.yaml", "--best")
     assert best.returncode == 0, best.stderr
     best_name = f"{name}-{study.best_trial.number}"
     assert f"best: trial {study.best_trial.number}:" in best.stdout
@@ -469,14 +461,7 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
 def test_a_study_database_that_is_down_stops_the_worker_with_one_line(tmp_path):
     project, env, _ = _study_project(tmp_path)
     down = "postgresql+psycopg2://mlflow:secret@127.0.0.1:9/optuna"  # nothing listens on 9
-    result = subprocess.run(
-        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--storage", down],
-        cwd=project,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _tune(project, env, "--search", "tiny-search.yaml", "--storage", down)
     assert result.returncode == 1
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(
