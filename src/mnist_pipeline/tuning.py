@@ -395,8 +395,10 @@ class Worker:
         history = read_history_csv(_git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}"))
         final = {metric: float(history[metric][-1]) for metric in search.OBJECTIVES}
         optuna_trial.set_user_attr(VALIDATION_ATTR, final)
-        if self.push:
-            self._dvc(["exp", "push", self.push, name], log, {}, append=True)
+        if self.push and self._dvc(["exp", "push", self.push, name], log, {}, append=True):
+            # The trial stands (its run is done and recorded); only sharing it failed.
+            self.out(f"trial {number}: `dvc exp push {self.push} {name}` failed: {_cause(log)}")
+        elif self.push:
             optuna_trial.set_user_attr(PUSHED_ATTR, self.push)
         self.out(
             f"trial {number}: {self.spec.objective} {final[self.spec.objective]:.4f} "
