@@ -446,7 +446,7 @@ class Worker:
             self.client.log_metric(
                 self.parent, self.spec.objective, frozen.value, step=frozen.number
             )
-        publish(study, self.spec, self.client, self.parent)
+        publish(study, self.spec, self.client, self.parent, frozen.number)
 
     def close_parent(self, status: str) -> None:
         """End the parent run when no trial of the study runs any more (the last worker out
@@ -461,9 +461,10 @@ class Worker:
             self.client.set_terminated(self.parent, status=status)
 
 
-def publish(study, spec: search.Search, client, parent: str) -> None:
+def publish(study, spec: search.Search, client, parent: str, finished_number: int) -> None:
     """The study as the parent run shows it: best trial (tags `best.<param>`, metric
-    `best_<objective>` at step = trials so far), description, figures, the trials table."""
+    `best_<objective>`: the best when trial `finished_number` ended, at that step),
+    description, figures, the trials table."""
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
@@ -478,7 +479,7 @@ def publish(study, spec: search.Search, client, parent: str) -> None:
             **{f"best.{key}": str(value) for key, value in best.params.items()},
             tracking.DESCRIPTION_TAG: _description(spec, best, counts),
         }
-        client.log_metric(parent, f"best_{spec.objective}", best.value, step=len(trials))
+        client.log_metric(parent, f"best_{spec.objective}", best.value, step=finished_number)
     from mlflow.entities import RunTag
 
     client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
@@ -573,10 +574,12 @@ def best_report(spec: search.Search, url: str, study=None) -> str:
         )
     else:
         lines.append(
-            f"apply it:  it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
-            "(tune --push REMOTE); rerun it:"
+            f"apply it:  not here: it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
+            "(tune --push REMOTE); rerun it as below"
         )
-    lines.append(f"rerun it:  git checkout {commit[:7]} && {rerun}")
+    if _git("rev-parse", "HEAD") != commit:  # the same commit and params: the same weights
+        rerun = f"git checkout {commit[:7]} && {rerun}"
+    lines.append(f"rerun it:  {rerun}")
     return "\n".join(lines)
 
 
