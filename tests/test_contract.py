@@ -155,3 +155,20 @@ def test_the_closure_follows_imports_through_project_modules():
     # plot imports tracking, which imports evaluation, which imports errors
     assert {"src/mnist_pipeline/tracking.py", "src/mnist_pipeline/errors.py"} <= closure
     assert "src/mnist_pipeline/model.py" not in closure  # Keras code: train's alone
+
+
+def test_the_committed_dvc_lock_records_this_code():
+    """dvc.lock must be of the code beside it: a code dep edited without rerunning the
+    pipeline (and committing dvc.lock) leaves `dvc status` dirty on a fresh clone, and
+    `dvc repro` retraining there."""
+    import hashlib
+
+    lock = yaml.safe_load((ROOT / "dvc.lock").read_text())
+    stale = sorted(
+        f"{stage}: {dep['path']}"
+        for stage, entry in lock["stages"].items()
+        for dep in entry.get("deps", [])
+        if dep["path"].endswith(".py")
+        and hashlib.md5((ROOT / dep["path"]).read_bytes()).hexdigest() != dep["md5"]
+    )
+    assert not stale, f"dvc.lock is older than {stale}: run `dvc repro` and commit dvc.lock"
