@@ -27,6 +27,10 @@ def run(main: Callable[[], None]) -> None:
     (`dvc queue kill`) as an interrupt (exit 130, the MLflow run ends KILLED)."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     signal.signal(signal.SIGTERM, _interrupt)
+    # Python leaves SIGINT ignored when the stage starts with it ignored, as it does under a
+    # script that runs `dvc repro` (or a test suite) in the background: Ctrl-C of that script,
+    # `kill -INT`, `mnist-pipeline tune` stopping its trial would then be lost.
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         main()
     except PipelineError as error:
