@@ -218,10 +218,10 @@ def experiment_name() -> str | None:
 def run_tags(dataset: str, dataset_sha256: str) -> dict[str, str]:
     """What makes a run traceable: code version, data identity, DVC experiment name."""
     tags = {"dataset": dataset, "dataset_sha256": dataset_sha256}
-    commit = _git("rev-parse", "HEAD")
+    commit = git("rev-parse", "HEAD")
     if commit:
         tags["git_commit"] = commit
-        tags["git_dirty"] = str(bool(_git("status", "--porcelain", "--untracked-files=no")))
+        tags["git_dirty"] = str(bool(git("status", "--porcelain", "--untracked-files=no")))
     if experiment_name():
         tags[EXPERIMENT_TAG] = experiment_name()
     return tags
@@ -235,7 +235,7 @@ def changed_params(params: dict[str, Any]) -> dict[str, Any]:
     from mnist_pipeline.params import flatten
 
     baseline = os.environ.get("DVC_EXP_BASELINE_REV") or "HEAD"
-    committed = _git("show", f"{baseline}:params.yaml")
+    committed = git("show", f"{baseline}:params.yaml")
     if not committed:
         return {}
     before = flatten(yaml.safe_load(committed))
@@ -248,7 +248,7 @@ def run_name(client, experiment_id: str, changes: dict[str, Any]) -> str:
     (MLflow's random names were then the same for every run)."""
     if experiment_name():
         return experiment_name()
-    commit = _git("rev-parse", "--short=7", "HEAD") or "no-git"
+    commit = git("rev-parse", "--short=7", "HEAD") or "no-git"
     shown = [f"{key}={value}" for key, value in changes.items()][:3]
     base = " ".join([commit, *shown]) + (" ..." if len(changes) > 3 else "")
     pattern = base.replace("'", "\\'") + " #%"
@@ -284,7 +284,8 @@ def stringify(params: dict[str, Any]) -> dict[str, str]:
     return {key: "null" if value is None else str(value) for key, value in params.items()}
 
 
-def _git(*arguments: str) -> str:
+def git(*arguments: str) -> str:
+    """`git ARGUMENTS`' output, stripped; "" when git fails or is missing (no repository)."""
     try:
         result = subprocess.run(
             ["git", *arguments], capture_output=True, text=True, timeout=10, check=True

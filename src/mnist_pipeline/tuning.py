@@ -190,13 +190,10 @@ def join(study, created: bool, spec: search.Search, client, experiment_id: str, 
                 "creator stopped half-way; name a new study in the search file"
             )
         time.sleep(0.5)
-        recorded = _reload(study).user_attrs
-    if recorded[SEARCH_ATTR] != json.loads(json.dumps(spec.as_dict())):
-        changed = sorted(
-            key
-            for key, value in spec.as_dict().items()
-            if json.loads(json.dumps(value)) != recorded[SEARCH_ATTR].get(key)
-        )
+        recorded = study.user_attrs  # read from the storage each time
+    wanted = json.loads(json.dumps(spec.as_dict()))  # as the storage gives it back (lists)
+    if recorded[SEARCH_ATTR] != wanted:
+        changed = sorted(key for key in wanted if wanted[key] != recorded[SEARCH_ATTR].get(key))
         raise StudyError(
             f"study {spec.study} was started with another search (its "
             f"{', '.join(changed)} differ): name a new study in the search "
@@ -214,12 +211,6 @@ def join(study, created: bool, spec: search.Search, client, experiment_id: str, 
     return parent
 
 
-def _reload(study):
-    import optuna
-
-    return optuna.load_study(study_name=study.study_name, storage=study._storage)
-
-
 def _create_parent(client, experiment_id: str, spec: search.Search, url: str) -> str:
     from mlflow.entities import Param
 
@@ -230,7 +221,7 @@ def _create_parent(client, experiment_id: str, spec: search.Search, url: str) ->
             ROLE_TAG: "study",
             trial.STUDY_TAG: spec.study,
             "study_storage": trial.masked(url),
-            "git_commit": _git("rev-parse", "HEAD"),
+            "git_commit": tracking.git("rev-parse", "HEAD"),
             "n_trials": str(spec.n_trials),
             tracking.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
         },
@@ -261,7 +252,7 @@ def tune(
     root = paths.project_root()
     spec = search.load_search(search_path, root / "params.yaml")
     params = load_params(root / "params.yaml")
-    if not _git("rev-parse", "HEAD"):
+    if not tracking.git("rev-parse", "HEAD"):
         raise PipelineError(
             "tune runs each trial as a DVC experiment: this needs a git "
             "repository with at least one commit"
@@ -354,8 +345,8 @@ class Worker:
             )
         values = search.suggest(optuna_trial, self.spec)
         name = f"{self.spec.study}-{number}"
-        commit = _git("rev-parse", "HEAD")
-        if _git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
+        commit = tracking.git("rev-parse", "HEAD")
+        if tracking.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
             raise StudyError(
                 f"DVC experiment {name} already exists at commit {commit[:7]} (an "
                 f"earlier study named {self.spec.study}?): `dvc exp remove {name}`"
@@ -392,7 +383,9 @@ class Worker:
             optuna_trial.set_user_attr(ERROR_ATTR, error)
             raise TrialFailedError(f"trial {number}: {error}")
         self.failures = 0
-        history = read_history_csv(_git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}"))
+        history = read_history_csv(
+            tracking.git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}")
+        )
         final = {metric: float(history[metric][-1]) for metric in search.OBJECTIVES}
         optuna_trial.set_user_attr(VALIDATION_ATTR, final)
         if self.push and self._dvc(["exp", "push", self.push, name], log, {}, append=True):
@@ -465,13 +458,11 @@ def publish(study, spec: search.Search, client, parent: str, finished_number: in
     """The study as the parent run shows it: best trial (tags `best.<param>`, metric
     `best_<objective>`: the best when trial `finished_number` ended, at that step),
     description, figures, the trials table."""
-    from optuna.trial import TrialState
 
-    trials = study.get_trials(deepcopy=False)
-    counts = {state.name.lower(): sum(t.state == state for t in trials) for state in TrialState}
+    counts = _counts(study)
     tags = {f"trials.{state}": str(count) for state, count in counts.items()}  # zeros too
-    best = _best(study)
-    if best is not None:
+    if counts["complete"]:
+        best = study.best_trial
         tags |= {
             "best_trial": str(best.number),
             "best_trial.dvc_experiment": best.user_attrs.get(EXPERIMENT_ATTR, ""),
@@ -485,18 +476,18 @@ def publish(study, spec: search.Search, client, parent: str, finished_number: in
     client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
     import matplotlib.pyplot as plt
 
-    for name, figure in search_figures(study, spec.objective).items():
+    for name, figure in search_figures(study, spec.objective, counts["complete"]).items():
         client.log_figure(parent, figure, f"search/{name}.png")
         plt.close(figure)
     client.log_text(parent, study.trials_dataframe().to_csv(index=False), "search/trials.csv")
 
 
-def _best(study):
+def _counts(study) -> dict[str, int]:
+    """The study's trials by state: {"running": 1, "waiting": 0, "complete": 7, ...}."""
     from optuna.trial import TrialState
 
-    if not study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-        return None
-    return study.best_trial
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    return {state.name.lower(): states.count(state) for state in TrialState}
 
 
 def _description(spec, best, counts) -> str:
@@ -516,14 +507,13 @@ def _description(spec, best, counts) -> str:
     )
 
 
-def search_figures(study, objective: str) -> dict:
+def search_figures(study, objective: str, complete: int) -> dict:
     """Optuna's own views of the search (matplotlib): value per trial with the best so far,
     each trial's span on the timeline (which worker ran what when is in trials.csv), and
-    the value against each searched param."""
+    the value against each searched param (from `complete` >= 2 complete trials)."""
     import matplotlib
 
     matplotlib.use("Agg")
-    from optuna.trial import TrialState
     from optuna.visualization import matplotlib as views
 
     with warnings.catch_warnings():  # a param drawn once so far: "identical low and high xlims"
@@ -532,7 +522,7 @@ def search_figures(study, objective: str) -> dict:
             "history": views.plot_optimization_history(study, target_name=objective).figure,
             "timeline": views.plot_timeline(study).figure,
         }
-        if len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))) >= 2:
+        if complete >= 2:
             axes = views.plot_slice(study, target_name=objective)
             figures["slice"] = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
     return figures
@@ -540,15 +530,13 @@ def search_figures(study, objective: str) -> dict:
 
 def best_report(spec: search.Search, url: str, study=None) -> str:
     """The study's state, its best trial and the commands that apply or rerun it."""
-    from optuna.trial import TrialState
 
     if study is None:
         _quiet_optuna()
         study, _ = open_study(spec, open_storage(url, heartbeat=False), url, create=False)
     with trial.storage_errors(url):
-        trials = study.get_trials(deepcopy=False)
-        best = _best(study)
-    counts = {s.name.lower(): sum(t.state == s for t in trials) for s in TrialState}
+        counts = _counts(study)
+        best = study.best_trial if counts["complete"] else None
     finished = counts["complete"] + counts["pruned"]
     lines = [
         f"study {spec.study} ({trial.masked(url)}): {finished} of {spec.n_trials} trials "
@@ -566,7 +554,7 @@ def best_report(spec: search.Search, url: str, study=None) -> str:
     )
     lines += [f"  {key} = {value}" for key, value in best.params.items()]
     rerun = " ".join(["dvc exp run", *search.set_params({**best.params, **spec.fixed})])
-    if _git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
+    if tracking.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
         lines.append(f"apply it:  dvc exp apply {name}")
     elif attributes.get(PUSHED_ATTR):
         lines.append(
@@ -577,7 +565,7 @@ def best_report(spec: search.Search, url: str, study=None) -> str:
             f"apply it:  not here: it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
             "(tune --push REMOTE); rerun it as below"
         )
-    if _git("rev-parse", "HEAD") != commit:  # the same commit and params: the same weights
+    if tracking.git("rev-parse", "HEAD") != commit:  # the same commit and params: the same weights
         rerun = f"git checkout {commit[:7]} && {rerun}"
     lines.append(f"rerun it:  {rerun}")
     return "\n".join(lines)
@@ -594,10 +582,3 @@ def _cause(log: Path) -> str:
 def experiment_ref(commit: str, name: str) -> str:
     """Where DVC keeps experiment `name` of baseline `commit`."""
     return f"refs/exps/{commit[:2]}/{commit[2:]}/{name}"
-
-
-def _git(*arguments: str) -> str:
-    result = subprocess.run(
-        ["git", *arguments], capture_output=True, text=True, cwd=paths.project_root()
-    )
-    return result.stdout.strip() if result.returncode == 0 else ""
