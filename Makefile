@@ -17,8 +17,11 @@ setup:
 	@$(UV) --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet uv
 	$(UV) sync --quiet --locked --all-extras --compile-bytecode
 
+# Then publish: complete the model's MLflow run (DVC skips evaluate and plot on a fresh clone)
+# and register it, the gate deciding on the champion. No stage registers (README).
 run: setup
 	dvc repro
+	mnist-pipeline publish
 
 test: setup
 	pytest

@@ -1,5 +1,5 @@
 """DVC stage `evaluate`: test-set metrics of the trained model, logged into its MLflow run;
-the raw-image model logged there too, registered, and made champion if it beats the current one.
+the raw-image model logged there too (registering it is `mnist-pipeline publish`'s, not a stage's).
 
 Inference is plain numpy (mnist_pipeline.inference): no TensorFlow import needed here.
 """
@@ -38,8 +38,8 @@ def main() -> None:
     atomic.write_text(
         paths.PREDICTIONS, predictions_csv(test["y"], probabilities.argmax(axis=1), class_names)
     )
-    # Which weights these outputs belong to, and what to log: lets train complete its MLflow
-    # run from them when DVC skips this stage (no run id: the hash is the same on reruns).
+    # Which weights these outputs belong to, and what to log: lets `mnist-pipeline publish`
+    # complete the run from them when DVC skips this stage (no run id: the same on reruns).
     atomic.write_json(
         paths.EVALUATED,
         {tracking.WEIGHTS_TAG: weights_sha256, "test_metrics": mlflow_test_metrics(metrics)},
@@ -47,9 +47,9 @@ def main() -> None:
 
     with tracking.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
         tracking.log_evaluation()
-        serving.publish(
+        serving.log_model_once(
             paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
-            unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling), params.registry,
+            unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling), weights_sha256,
         )  # fmt: skip
 
 

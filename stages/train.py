@@ -61,21 +61,6 @@ def main() -> None:
         tracking.tag_weights(sha256(weights))
         tracking.log_training_outputs()
         tracking.log_keras_model(model, spec["input_dim"], spec["num_classes"], len(epochs))
-        # DVC skips evaluate and plot when their outputs already belong to these weights
-        # (a fresh clone, `dvc repro -f train`): complete the run from them, and publish the
-        # raw-image model as evaluate would have, so the registry has these weights too (a
-        # fresh clone's `make run` leaves a champion to serve). The price, chosen: train
-        # declares the publishing code, scaling.json and `registry` params as deps, so an
-        # edit there reruns train too (deterministic: the same weights come out).
-        if tracking.complete_from_outputs(sha256(weights)):
-            from mnist_pipeline import serving
-            from mnist_pipeline.preprocessing import unscale
-
-            serving.publish(
-                paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
-                unscale(val["x"][: serving.EXAMPLE_IMAGES], read_json(paths.SCALING)),
-                params.registry,
-            )  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ served through the mirror setting, with MLflow's default embedded store."""
 
 import json
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,11 +87,10 @@ def assert_complete(client, run) -> None:
     assert figures == {f"figures/{name}" for name in FIGURES}, run.info.run_name
     models = {client.get_logged_model(output.model_id).name for output in
               run.outputs.model_outputs}  # fmt: skip
-    # The Keras model (train) and the raw-image model (evaluate, or train when DVC skips it),
-    # registered: its version, and what the gate decided, are tags of the run.
+    # The Keras model (train) and the raw-image model (evaluate, or publish when DVC skips it).
     assert models == {"keras_model", "model"}, run.info.run_name
-    assert run.data.tags["registered_version"].startswith("mnist-classifier/")
-    assert run.data.tags["champion_decision"]
+    # Each metric once, from the current evaluation (not also from committed outputs).
+    assert len(client.get_metric_history(run.info.run_id, "test_accuracy")) == 1
     # What each model's page shows: the Keras model its final epoch, the raw-image model
     # (the one to use) its test metrics.
     shown = {
@@ -104,6 +104,14 @@ def assert_complete(client, run) -> None:
     assert not any(tag.startswith("mnist_pipeline.process") for tag in run.data.tags)
 
 
+def publish(project: Path, env: dict[str, str], *arguments: str) -> str:
+    """`mnist-pipeline publish`, as `make run` calls it after `dvc repro`; its stdout."""
+    command = [sys.executable, "-m", "mnist_pipeline.cli", "publish", *arguments]
+    result = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
 def test_mlflow_run_of_the_model_holds_metrics_and_figures(pipeline):
     project, _, _ = pipeline
     client, experiment = store(project)
@@ -111,6 +119,22 @@ def test_mlflow_run_of_the_model_holds_metrics_and_figures(pipeline):
     assert_complete(client, run)
     assert run.info.status == "FINISHED"
     assert experiment.artifact_location == (project / "mlartifacts").as_uri()
+
+
+def test_no_stage_registers_publish_does_and_registry_edits_rerun_nothing(pipeline):
+    """`dvc repro` leaves the registry empty; `mnist-pipeline publish` makes the workspace's
+    model version 1 and champion; a registry param edit reruns no stage (nor training)."""
+    project, env, _ = pipeline
+    client, experiment = store(project)
+    assert client.search_registered_models() == []
+    out = publish(project, env)
+    assert out.startswith("champion: mnist-classifier version 1 (test accuracy ")
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert run.data.tags["registered_version"] == "mnist-classifier/1"
+    assert str(client.get_model_version_by_alias("mnist-classifier", "champion").version) == "1"
+    assert_complete(client, run)  # publishing logged nothing twice
+    edit_params(project / "params.yaml", **{"registry.champion_margin": 0.5})
+    assert stages_run(dvc("repro", cwd=project, env=env).stdout) == []
 
 
 def test_second_repro_runs_nothing(pipeline):
@@ -149,19 +173,24 @@ def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
     assert stages_run(dvc("repro", cwd=clone, env=env).stdout) == []
 
 
-def test_a_repro_that_skips_evaluate_and_plot_still_leaves_a_complete_run(pipeline):
+def test_a_repro_that_skips_evaluate_and_plot_is_completed_by_publish(pipeline):
     """As on a fresh clone: the committed evaluation outputs already belong to the weights
-    train gives, so DVC skips evaluate and plot; train's run is completed from them."""
+    train gives, so DVC skips evaluate and plot; `make run`'s publish completes train's run
+    from them (train itself reads no later stage's output)."""
     project, env, _ = pipeline
     dvc("repro", cwd=project, env=env)
     rerun = dvc("repro", "--force", "--single-item", "train", cwd=project, env=env)
     assert stages_run(rerun.stdout) == ["train"]
     assert stages_run(dvc("repro", cwd=project, env=env).stdout) == []  # nothing stale
     client, experiment = store(project)
-    newest = client.search_runs([experiment.experiment_id],
-                                order_by=["attributes.start_time DESC"])[0]  # fmt: skip
-    assert_complete(client, newest)
-    assert "logged them into this run" in rerun.stdout + rerun.stderr
+
+    def newest():
+        order = ["attributes.start_time DESC"]
+        return client.search_runs([experiment.experiment_id], order_by=order)[0]
+
+    assert "test_accuracy" not in newest().data.metrics  # what DVC skipped is missing
+    publish(project, env)
+    assert_complete(client, newest())
 
 
 def test_experiments_get_their_own_named_complete_runs_even_with_identical_weights(pipeline):

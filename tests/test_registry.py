@@ -131,5 +131,57 @@ def test_a_run_without_a_raw_image_model_cannot_be_promoted(store, capsys):
         mlflow.create_external_model(name="keras_model")
     assert cli.main(["promote", "--experiment", "runs", "keras-only"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("mnist-pipeline promote: run ") and "has no version of mnist-cl" in err
+    assert err.startswith("mnist-pipeline promote: run ")
+    assert "has no raw-image model to make a version of mnist-classifier" in err
     assert len(err.splitlines()) == 1
+
+
+def test_registry_tags_say_only_what_is_true(store):
+    """A first champion replaced nothing: no previous_champion tag. A demoted version is no
+    longer champion: its previous_champion tag goes."""
+    client, _ = store
+    evaluated(store, 0.90, "w1")
+    assert "previous_champion" not in client.get_model_version(MNIST, "1").tags
+    evaluated(store, 0.80, "w2")
+    assert cli.main(["promote", "--experiment", "runs", "w2"]) == 0
+    assert client.get_model_version(MNIST, "2").tags["previous_champion"] == "1"
+    assert cli.main(["demote", "--experiment", "runs", "w2"]) == 0
+    assert "previous_champion" not in client.get_model_version(MNIST, "2").tags
+    assert champion_version(client, MNIST) == "1"
+
+
+def hand_made_run(experiment_id: str, name: str, accuracy: float | None, model: str | None):
+    """A run as evaluate leaves it, not yet published: tags, test accuracy, the raw-image
+    model (each left out when None)."""
+    tags = {"dataset": "mnist", "dataset_sha256": "mnist-data", "weights_sha256": name}
+    with mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+        if accuracy is not None:
+            mlflow.log_metric("test_accuracy", accuracy)
+        if model is not None:
+            mlflow.create_external_model(name=model, tags={"weights_sha256": name})
+    return run.info.run_id
+
+
+def test_publish_registers_a_runs_model_and_records_the_gates_decision(store, capsys):
+    client, experiment_id = store
+    run_id = hand_made_run(experiment_id, "w7", 0.91, "model")
+    assert registry.champion(client, MNIST) is None
+    assert cli.main(["publish", "--experiment", "runs", "w7"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("champion: mnist-classifier version 1 (test accuracy 0.9100)")
+    tags = client.get_run(run_id).data.tags
+    assert tags["registered_version"] == "mnist-classifier/1"
+    assert tags["champion_decision"] == out.strip()
+    assert cli.main(["publish", "--experiment", "runs", "w7"]) == 0  # the same weights again
+    assert len(client.search_model_versions(f"name = '{MNIST}'")) == 1
+
+
+@pytest.mark.parametrize("accuracy, model", [(None, "model"), (0.9, "keras_model")])
+def test_publish_refuses_a_run_that_was_not_evaluated(store, capsys, accuracy, model):
+    client, experiment_id = store
+    hand_made_run(experiment_id, "w8", accuracy, model)
+    assert cli.main(["publish", "--experiment", "runs", "w8"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("mnist-pipeline publish: run ") and len(err.splitlines()) == 1
+    assert "has no raw-image model with test metrics: its evaluate stage did not run" in err
+    assert client.search_registered_models() == []

@@ -24,8 +24,8 @@ CHAMPION = "models:/mnist-classifier@champion"
 
 @pytest.fixture(scope="module")
 def published(tmp_path_factory):
-    """A tiny project (100 test images) after train and evaluate: its run holds the raw-image
-    model, the registry its first version, as champion."""
+    """A tiny project (100 test images) after train, evaluate and `mnist-pipeline publish`:
+    its run holds the raw-image model, the registry its first version, as champion."""
     directory, env = make_tiny_project(tmp_path_factory.mktemp("serving") / "project",
                                        test_per_class=10)  # fmt: skip
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # uvicorn
@@ -34,7 +34,11 @@ def published(tmp_path_factory):
         result = run_stage(stage, directory, env)
         assert result.returncode == 0, result.stderr
         outputs[stage] = result
-    return directory, env, outputs["evaluate"]
+    publish = subprocess.run([sys.executable, "-m", "mnist_pipeline.cli", "publish"],
+                             cwd=directory, env={**os.environ, **env}, capture_output=True,
+                             text=True)  # fmt: skip
+    assert publish.returncode == 0, publish.stderr
+    return directory, env, publish
 
 
 def raw_test_images(directory: Path) -> np.ndarray:
@@ -47,10 +51,9 @@ def evaluated_labels(directory: Path) -> list[str]:
     return [row.split(",")[1] for row in rows]
 
 
-def test_evaluate_registers_the_model_and_prints_the_gates_decision(published):
-    directory, env, evaluate = published
-    assert ("champion: mnist-classifier version 1 (test accuracy "
-            in evaluate.stderr)  # fmt: skip
+def test_publish_registers_the_model_and_prints_the_gates_decision(published):
+    directory, env, publish = published
+    assert publish.stdout.startswith("champion: mnist-classifier version 1 (test accuracy ")
     client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
     (run,) = client.search_runs([client.get_experiment_by_name("mnist-pipeline").experiment_id])
     names = {client.get_logged_model(m.model_id).name for m in run.outputs.model_outputs}

@@ -68,6 +68,9 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     for stage in STAGES:
         result = run_stage(stage, project, env)
         assert result.returncode == 0, result.stderr
+    publish = subprocess.run([sys.executable, "-m", "mnist_pipeline.cli", "publish"], cwd=project,
+                             env={**os.environ, **env}, capture_output=True, text=True)  # fmt: skip
+    assert publish.returncode == 0, publish.stderr
 
     client = mlflow.MlflowClient(SERVER)
     (run,) = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])

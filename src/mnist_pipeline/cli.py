@@ -77,22 +77,12 @@ def _predict(arguments: argparse.Namespace) -> int:
 def _registry_run(arguments: argparse.Namespace, register: bool):
     """(client, registered model name, the run's version, run id) for `promote` and `demote`;
     `register`: make a version of the run's raw-image model if the registry has none."""
-    from mnist_pipeline import registry, rundiff, tracking
+    from mnist_pipeline import registry, tracking
     from mnist_pipeline.errors import ModelError
     from mnist_pipeline.params import load_params
 
     params = load_params()
-    experiment = arguments.experiment or params.tracking.experiment
-    uri = tracking.tracking_uri()
-    tracking.check_reachable(uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise rundiff.RunError(f"no experiment {experiment!r} in the tracking store {uri}")
-    (run_id,) = rundiff.resolve(client, found.experiment_id, [arguments.run])
+    client, run_id = _find_run(arguments.run, arguments.experiment or params.tracking.experiment)
     run = client.get_run(run_id)
     tags = run.data.tags
     name = params.registry.registered_name(tags.get(registry.DATASET_TAG, params.data.dataset))
@@ -102,10 +92,44 @@ def _registry_run(arguments: argparse.Namespace, register: bool):
         version = registry.register_run_model(client, name, run)
     if version is None:
         raise ModelError(
-            f"run {run_id[:8]} ({run.info.run_name}) has no version of {name}: evaluate logs "
-            "and registers the raw-image model (`dvc repro` with its params)"
+            f"run {run_id[:8]} ({run.info.run_name}) has no raw-image model to make a version "
+            f"of {name}: its evaluate stage logs it (`dvc repro` with its params)"
         )
     return client, name, version, run_id
+
+
+def _publish(arguments: argparse.Namespace) -> int:
+    """Register a model as a version and let the gate decide on the champion: the workspace's
+    (its run completed first), or RUN's."""
+    from mnist_pipeline import publishing, registry
+    from mnist_pipeline.params import load_params
+
+    params = load_params()
+    experiment = arguments.experiment or params.tracking.experiment
+    if arguments.run is None:
+        decision = publishing.publish_workspace(params, experiment)
+    else:
+        client, run_id = _find_run(arguments.run, experiment)
+        decision = registry.publish_run(client, client.get_run(run_id), params.registry)
+    print(decision.message)
+    return 0
+
+
+def _find_run(reference: str, experiment: str):
+    """(client, run id) of a run reference in the experiment, or a RunError."""
+    from mnist_pipeline import rundiff, tracking
+
+    uri = tracking.tracking_uri()
+    tracking.check_reachable(uri)
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient()
+    found = client.get_experiment_by_name(experiment)
+    if found is None:
+        raise rundiff.RunError(f"no experiment {experiment!r} in the tracking store {uri}")
+    (run_id,) = rundiff.resolve(client, found.experiment_id, [reference])
+    return client, run_id
 
 
 def _promote(arguments: argparse.Namespace) -> int:
@@ -280,6 +304,16 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--key", help="npz: the array of images, when it holds several")
     predict.add_argument("--format", choices=predictions.FORMATS, default="table")
     predict.set_defaults(handler=_predict)
+
+    publish = commands.add_parser(
+        "publish", help="register a model as a version of its registered model and let the "
+        "gate decide on the champion: the workspace's (its MLflow run completed first; `make "
+        "run` does this after `dvc repro`), or RUN's. No stage registers anything",
+    )  # fmt: skip
+    publish.add_argument("run", metavar="RUN", nargs="?", help=f"{RUN_REFERENCE} (default: "
+                         "the run of the workspace's models/weights.npz)")  # fmt: skip
+    _add_experiment_option(publish)
+    publish.set_defaults(handler=_publish)
 
     for name, handler, text in (
         ("promote", _promote, "make the model of RUN champion of its registered model, by hand"),

@@ -1,5 +1,10 @@
-"""The MLflow model registry: each evaluated model a version, the alias `champion` moved by a
+"""The MLflow model registry: each published model a version, the alias `champion` moved by a
 gate (or by hand).
+
+Only on request: `mnist-pipeline publish [RUN]` (which `make run` calls after `dvc repro`),
+`promote RUN` and `tune --best --publish` register a version. No stage does, so neither an
+experiment nor a search trial fills the registry or moves the champion, and editing this
+code or the `registry` params reruns no stage.
 
 One registered model per dataset (`registry.model_name` holds `{dataset}`): the versions of a
 registered model are all scored on the same test set, so their test accuracies compare. A
@@ -24,14 +29,21 @@ from dataclasses import dataclass
 
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.evaluation import TEST_ACCURACY
-from mnist_pipeline.tracking import RAW_IMAGE_MODEL, WEIGHTS_TAG, store_lock, tracking_uri
+from mnist_pipeline.tracking import (
+    COMMIT_TAG,
+    DATASET_SHA_TAG,
+    DATASET_TAG,
+    WEIGHTS_TAG,
+    logged_model,
+    store_lock,
+    tracking_uri,
+)
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 ACCURACY_TAG = TEST_ACCURACY  # the version tag holds the run's metric of that name
 PREVIOUS_CHAMPION_TAG = "previous_champion"
-DATASET_TAG, DATASET_SHA_TAG, COMMIT_TAG = "dataset", "dataset_sha256", "git_commit"
 # The run tags a version carries over (tracking.run_tags and tag_weights set them on the run).
 IDENTITY_TAGS = (DATASET_TAG, DATASET_SHA_TAG, WEIGHTS_TAG, COMMIT_TAG)
 # What a run records of the registry: its version (`name/version`) and the gate's decision.
@@ -110,7 +122,7 @@ def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: floa
 def register_run_model(client, name: str, run):
     """A version for the raw-image model `run` logged (for a manual promotion of a run that
     the registry does not hold), or None if it logged none."""
-    model = run_model(client, run)
+    model = logged_model(client, run)
     if model is None:
         return None
     with store_lock(tracking_uri()):
@@ -118,17 +130,22 @@ def register_run_model(client, name: str, run):
                         run.data.metrics[TEST_ACCURACY])  # fmt: skip
 
 
-def run_model(client, run, weights_sha256: str | None = None):
-    """The newest raw-image LoggedModel of `run` (of these weights, if given), or None."""
-    found = client.search_logged_models(
-        [run.info.experiment_id],
-        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{RAW_IMAGE_MODEL}'",
-        order_by=[{"field_name": "creation_time", "ascending": False}],
-    )
-    for model in found:
-        if weights_sha256 is None or model.tags.get(WEIGHTS_TAG) == weights_sha256:
-            return model
-    return None
+def publish_run(client, run, registry_params) -> Decision:
+    """Register the raw-image model `run` logged, let the gate decide, and record the decision
+    on the run (tags `registered_version`, `champion_decision`)."""
+    tags = run.data.tags
+    model = logged_model(client, run, tags.get(WEIGHTS_TAG))
+    if model is None or TEST_ACCURACY not in run.data.metrics:
+        raise ModelError(
+            f"run {run.info.run_id[:8]} ({run.info.run_name}) has no raw-image model with test "
+            "metrics: its evaluate stage did not run (`dvc repro`, then publish)"
+        )
+    name = registry_params.registered_name(tags[DATASET_TAG])
+    accuracy, margin = run.data.metrics[TEST_ACCURACY], registry_params.champion_margin
+    decision = publish(client, name, f"models:/{model.model_id}", tags, accuracy, margin)
+    client.set_tag(run.info.run_id, VERSION_RUN_TAG, f"{decision.model_name}/{decision.version}")
+    client.set_tag(run.info.run_id, DECISION_RUN_TAG, decision.message)
+    return decision
 
 
 def find_version(client, name: str, weights_sha256: str | None, dataset_sha256: str | None):
@@ -161,8 +178,18 @@ def champion(client, name: str):
 
 
 def set_champion(client, name: str, version: str, previous: str | None) -> None:
-    client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, previous or "")
+    """Move the alias; the new champion's tag names the version it replaced, if any (a tag
+    says only what is true: no empty tag on a first champion)."""
+    if previous:
+        client.set_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG, previous)
+    else:
+        _drop_previous(client, name, version)
     client.set_registered_model_alias(name, CHAMPION, version)
+
+
+def _drop_previous(client, name: str, version: str) -> None:
+    if PREVIOUS_CHAMPION_TAG in client.get_model_version(name, version).tags:
+        client.delete_model_version_tag(name, version, PREVIOUS_CHAMPION_TAG)
 
 
 def _same(a, b) -> bool:
@@ -200,6 +227,7 @@ def demote(client, name: str, version) -> str:
             now = f"version {current.version} is" if current else "there is none"
             raise ModelError(f"{name} version {version.version} is not the champion ({now})")
         previous = current.tags.get(PREVIOUS_CHAMPION_TAG)
+        _drop_previous(client, name, str(version.version))  # no longer champion: untrue
         if not previous:
             client.delete_registered_model_alias(name, CHAMPION)
             return f"{name} has no champion now (version {version.version} replaced none)"

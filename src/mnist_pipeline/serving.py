@@ -6,9 +6,8 @@ scaling.json) and the class names. Its signature takes N x 28 x 28 uint8, so
 `mlflow models serve` answers raw images and rejects other shapes with a 400 that names the
 expected one. Loading it imports numpy and pandas, not TensorFlow.
 
-`publish` does it all for a stage: log the model (once per run and weights), register it as a
-version and let the gate decide on the champion (registry.py), then record and print the
-decision. Evaluate calls it; so does train when DVC skips evaluate (see stages/train.py).
+Evaluate logs it (once per run and weights: `log_model_once`); registering it as a version is
+`mnist-pipeline publish`'s (publishing.py, registry.py), never a stage's.
 """
 
 from __future__ import annotations
@@ -24,12 +23,11 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from mnist_pipeline import registry, tracking
+from mnist_pipeline import tracking
 from mnist_pipeline.architecture import IMAGE_SHAPE
 from mnist_pipeline.classifier import LABEL, PROBABILITY, RawImageClassifier
 from mnist_pipeline.datasets import get_spec
 from mnist_pipeline.errors import DataError
-from mnist_pipeline.evaluation import TEST_ACCURACY
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +99,7 @@ def log_model(spec: str, weights: str, scaling: str, dataset: str, example: np.n
             signature=signature(class_names),
             input_example=example,
             pip_requirements=requirements,
-            tags={tracking.WEIGHTS_TAG: weights_sha256, registry.DATASET_TAG: dataset},
+            tags={tracking.WEIGHTS_TAG: weights_sha256, tracking.DATASET_TAG: dataset},
         )
     return info.model_id
 
@@ -120,24 +118,13 @@ def _environment(**variables: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def publish(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
-            registry_params) -> registry.Decision:  # fmt: skip
-    """In the active run (which holds the weights tag and the test metrics): log the raw-image
-    model, register it, let the gate decide, and record the decision on the run."""
+def log_model_once(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
+                   weights_sha256: str) -> str:  # fmt: skip
+    """The raw-image model of these weights in the active run: the one logged before (a rerun
+    of evaluate logs into the same run), else logged now; returns its LoggedModel id."""
     client = mlflow.MlflowClient()
     run = client.get_run(mlflow.active_run().info.run_id)
-    weights_sha256 = run.data.tags[tracking.WEIGHTS_TAG]
-    # A rerun of evaluate logs into the same run: its model for these weights is there.
-    logged = registry.run_model(client, run, weights_sha256)
+    logged = tracking.logged_model(client, run, weights_sha256)
     if logged is not None:
-        model_id = logged.model_id
-    else:
-        model_id = log_model(spec, weights, scaling, dataset, example, weights_sha256)
-    decision = registry.publish(
-        client, registry_params.registered_name(dataset), f"models:/{model_id}", run.data.tags,
-        run.data.metrics[TEST_ACCURACY], registry_params.champion_margin,
-    )  # fmt: skip
-    mlflow.set_tags({registry.VERSION_RUN_TAG: f"{decision.model_name}/{decision.version}",
-                     registry.DECISION_RUN_TAG: decision.message})  # fmt: skip
-    log.info("%s", decision.message)
-    return decision
+        return logged.model_id
+    return log_model(spec, weights, scaling, dataset, example, weights_sha256)

@@ -7,10 +7,10 @@ read and log into the newest run with that hash from the same DVC experiment (or
 experiment, under plain `dvc repro`), so parallel experiments that happen to train identical
 weights each keep their own run.
 
-When DVC skips evaluate and plot because their outputs already belong to the weights train
-just wrote (a fresh clone, `dvc repro -f train`), train completes its own run from those
-outputs: `reports/evaluate/evaluated.json` names the weights they were computed from and
-holds the test metrics to log.
+No stage reads a later stage's output. When DVC skips evaluate and plot because their outputs
+already belong to the weights train just wrote (a fresh clone, `dvc repro -f train`), train's
+run lacks what they log: `mnist-pipeline publish` (which `make run` calls after `dvc repro`)
+completes it from those outputs (publishing.py).
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ URI_VARIABLE = "MLFLOW_TRACKING_URI"
 STORE_FILE = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 WEIGHTS_TAG = "weights_sha256"
+DATASET_TAG, DATASET_SHA_TAG, COMMIT_TAG = "dataset", "dataset_sha256", "git_commit"
 EXPERIMENT_TAG = "dvc_experiment"
 DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
 # The two models a run logs: the raw-image model (evaluate, serving.py: what to use and serve)
@@ -217,10 +218,10 @@ def experiment_name() -> str | None:
 
 def run_tags(dataset: str, dataset_sha256: str) -> dict[str, str]:
     """What makes a run traceable: code version, data identity, DVC experiment name."""
-    tags = {"dataset": dataset, "dataset_sha256": dataset_sha256}
+    tags = {DATASET_TAG: dataset, DATASET_SHA_TAG: dataset_sha256}
     commit = git("rev-parse", "HEAD")
     if commit:
-        tags["git_commit"] = commit
+        tags[COMMIT_TAG] = commit
         tags["git_dirty"] = str(bool(git("status", "--porcelain", "--untracked-files=no")))
     if experiment_name():
         tags[EXPERIMENT_TAG] = experiment_name()
@@ -344,10 +345,9 @@ def model_run(experiment_id: str, weights_sha256: str, params, dataset_sha256: s
     log.warning("no MLflow run has weights %s: starting a new one", weights_sha256[:12])
     with new_run(experiment_id, params, dataset_sha256, **{WEIGHTS_TAG: weights_sha256}) as run:
         # Train did not run in this execution (its outputs were up to date): give the run
-        # what the outputs on disk hold for these weights, so it is as complete as can be.
+        # train's part of what the outputs on disk hold for these weights.
         log_history()
         log_training_outputs()
-        complete_from_outputs(weights_sha256)
         yield run
 
 
@@ -451,15 +451,14 @@ def evaluated_weights() -> str | None:
         return None
 
 
-def complete_from_outputs(weights_sha256: str) -> bool:
-    """When evaluate's outputs on disk already belong to these weights, DVC skips evaluate
-    and plot: log their outputs into the active run (train's), so it is complete anyway.
-    Deliberately not deps of train (they are its downstream outputs): they only feed
-    tracking, never a DVC output."""
-    if evaluated_weights() != weights_sha256:
-        return False
-    log_evaluation()
-    if all(Path(figure).is_file() for figure in paths.FIGURES):
-        log_figures()
-    log.info("evaluation outputs already match these weights: logged them into this run")
-    return True
+def logged_model(client, run, weights_sha256: str | None = None):
+    """The newest raw-image LoggedModel of `run` (of these weights, if given), or None."""
+    found = client.search_logged_models(
+        [run.info.experiment_id],
+        filter_string=f"source_run_id = '{run.info.run_id}' AND name = '{RAW_IMAGE_MODEL}'",
+        order_by=[{"field_name": "creation_time", "ascending": False}],
+    )
+    for model in found:
+        if weights_sha256 is None or model.tags.get(WEIGHTS_TAG) == weights_sha256:
+            return model
+    return None

@@ -1,0 +1,58 @@
+"""Publishing a model: complete its MLflow run, then register it (registry.py).
+
+`mnist-pipeline publish` with no RUN publishes the workspace's model; `make run` calls it
+after `dvc repro`. The run of the workspace's weights lacks what evaluate and plot log when
+DVC skipped them (a fresh clone, `dvc repro -f train`: their committed outputs already
+belong to the weights train wrote). Those outputs are read here, after the pipeline, so no
+stage reads a later stage's output and no stage depends on the registry.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mnist_pipeline import paths, registry, serving, tracking
+from mnist_pipeline.datasets import sha256
+from mnist_pipeline.errors import ModelError
+from mnist_pipeline.evaluation import TEST_ACCURACY
+from mnist_pipeline.preprocessing import unscale
+from mnist_pipeline.stage import read_bytes, read_json, read_npz
+
+
+def publish_workspace(params, experiment: str) -> registry.Decision:
+    """Complete the run of models/weights.npz from the outputs on disk, then register it."""
+    import mlflow
+
+    run_id = complete_workspace_run(params, experiment)
+    client = mlflow.MlflowClient()
+    return registry.publish_run(client, client.get_run(run_id), params.registry)
+
+
+def complete_workspace_run(params, experiment: str) -> str:
+    """The run of the workspace's weights, with each part evaluate and plot log present
+    (logged now from their outputs where it is missing, once); returns its id."""
+    import mlflow
+
+    experiment_id = tracking.connect(experiment)
+    weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
+    if tracking.evaluated_weights() != weights_sha256:
+        raise ModelError(
+            f"{paths.EVALUATED} is not of the weights in {paths.WEIGHTS}: run `dvc repro` "
+            "first, then publish"
+        )
+    record = read_json(paths.raw_record(params.data.dataset))
+    with tracking.model_run(experiment_id, weights_sha256, params,
+                            record["content_sha256"]) as run:  # fmt: skip
+        client = mlflow.MlflowClient()
+        run_id = run.info.run_id
+        if TEST_ACCURACY not in client.get_run(run_id).data.metrics:
+            tracking.log_evaluation()
+        drawn = all(Path(figure).is_file() for figure in paths.FIGURES)
+        if drawn and not client.list_artifacts(run_id, "figures"):
+            tracking.log_figures()
+        example = read_npz(paths.PREPARED_TEST)["x"][: serving.EXAMPLE_IMAGES]
+        serving.log_model_once(
+            paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
+            unscale(example, read_json(paths.SCALING)), weights_sha256,
+        )  # fmt: skip
+    return run_id
