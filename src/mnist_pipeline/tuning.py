@@ -642,18 +642,52 @@ def search_figures(study, objective: str, complete: int) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.ticker import MaxNLocator
     from optuna.visualization import matplotlib as views
 
     with warnings.catch_warnings():  # a param drawn once so far: "identical low and high xlims"
         warnings.simplefilter("ignore", UserWarning)
-        figures = {
-            "history": views.plot_optimization_history(study, target_name=objective).figure,
-            "timeline": views.plot_timeline(study).figure,
-        }
+        history = views.plot_optimization_history(study, target_name=objective)
+        timeline = views.plot_timeline(study)
+        history.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials, not 0.5 of one
+        timeline.yaxis.set_major_locator(MaxNLocator(integer=True))
+        figures = {"history": history.figure, "timeline": timeline.figure}
         if complete >= 2:
-            axes = views.plot_slice(study, target_name=objective)
-            figures["slice"] = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            axes = views.plot_slice(study, target_name=objective)  # an array for 2+ params
+            many = hasattr(axes, "flat")
+            figures["slice"] = _slice_grid(axes, objective) if many else axes.figure
     return figures
+
+
+def _slice_grid(axes, objective: str, columns: int = 3):
+    """Optuna draws one panel per param in a single row (2560 x 480 px for 8 params: a strip
+    MLflow previews as a thumbnail); its panels are laid out again here as a grid 1000 px
+    wide, each row with its value axis, log axes labelled 0.0005, 0.001, 0.002 (not
+    crowded 4x10^-4, 6x10^-4 minor labels), the trial colorbar beside them."""
+    import math
+
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    panels = list(axes.flat)
+    figure = panels[0].figure
+    for other in [a for a in figure.axes if a not in panels]:
+        other.remove()  # Optuna's colorbar, sized for the strip
+    columns = min(columns, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    grid = figure.add_gridspec(rows, columns)
+    for index, panel in enumerate(panels):
+        panel.set_subplotspec(grid[index])
+        first = index % columns == 0
+        panel.yaxis.set_tick_params(labelleft=first)
+        panel.set_ylabel(objective if first else "")
+        if panel.get_xscale() == "log":
+            panel.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            panel.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            panel.xaxis.set_minor_formatter(NullFormatter())
+    figure.set_size_inches(10, 0.6 + 2.6 * rows)
+    figure.set_layout_engine("constrained")
+    figure.colorbar(panels[0].collections[0], ax=panels, label="Trial")
+    return figure
 
 
 def best_report(spec: search.Search, url: str, study) -> str:
