@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline import search, trial, tuning
-from mnist_pipeline.errors import ParamsError, TrialStoppedError
+from mnist_pipeline import search, tracking, trial, tuning
+from mnist_pipeline.errors import ParamsError, StudyError, TrialPrunedError, TrialStoppedError
 
 from conftest import ROOT, dvc, git_commit_all, tiny_repository_copy
 
@@ -134,6 +134,131 @@ def test_tune_rejects_a_bad_search_file_before_any_trial(tmp_path):
         "(low 256 must be below high 64)"
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.yaml", "params.yaml"]
+
+
+@pytest.mark.parametrize("given", ["0", "-2", "two"])
+def test_tune_rejects_a_bad_trials_count_in_one_line(tmp_path, given):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    result = _tune(tmp_path, dict(os.environ), "--trials", given)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"mnist-pipeline tune: --trials: expected an integer >= 1, got {given!r}"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_trials_replaces_the_search_files_n_trials(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(GOOD))
+    monkeypatch.chdir(tmp_path)
+    assert tuning.load_spec("s.yaml").n_trials == GOOD["n_trials"]
+    assert tuning.load_spec("s.yaml", trials=2).n_trials == 2
+
+
+def test_a_study_not_in_the_storage_is_named_with_the_studies_it_holds(tmp_path):
+    """`tune --best` after `tune --search other.yaml`: the error lists the studies there."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = search.parse_search(GOOD, PARAMS)  # study "s"
+    storage = trial.open_storage(url)
+    with pytest.raises(StudyError, match="it holds none: `mnist-pipeline tune --search FILE`"):
+        tuning.open_study(spec, storage, url, create=False)
+    for name in ("mlp-search-short", "other"):
+        optuna.create_study(study_name=name, storage=storage)
+    with pytest.raises(StudyError) as error:
+        tuning.open_study(spec, storage, url, create=False)
+    assert str(error.value) == (
+        f"no study s in {url} (it holds mlp-search-short, other: --search FILE names the "
+        f"search file of one; --storage or {tuning.STORAGE_VARIABLE} names another storage)"
+    )
+
+
+def test_search_figures_are_readable_at_mlflows_preview_size():
+    """Eight searched params: the slice panels in a grid about 1000 px wide (not a 2560 px
+    strip); trial axes tick whole trials only, also with few trials."""
+    import optuna
+
+    spec = search.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for number in range(4):
+        candidate = study.ask()
+        search.suggest(candidate, spec)
+        study.tell(candidate, 0.1 - 0.01 * number)
+    figures = tuning.search_figures(study, spec.objective, complete=4)
+    width, height = figures["slice"].get_size_inches() * figures["slice"].dpi
+    assert 800 <= width <= 1000 and height < width
+    panels = [a for a in figures["slice"].axes if a.get_xlabel() in {d.key for d in spec.space}]
+    assert len(panels) == len(spec.space)
+    assert len({round(a.get_position().y0, 3) for a in panels}) >= 2  # more than one row
+    figures["history"].canvas.draw()
+    (history,) = [a for a in figures["history"].axes if a.get_xlabel() == "Trial"]
+    assert all(tick == int(tick) for tick in history.get_xticks())
+    import matplotlib.pyplot as plt
+
+    for figure in figures.values():
+        plt.close(figure)
+
+
+def test_a_pruned_trials_run_ends_finished_tagged_pruned_a_stopped_one_killed(mlflow_experiment):
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    ended = {}
+    for error in (TrialPrunedError("pruned", epoch=6), TrialStoppedError("ended")):
+        with (
+            pytest.raises(TrialStoppedError),
+            tracking.active_run(experiment_id=mlflow_experiment) as run,
+        ):
+            raise error
+        ended[type(error).__name__] = client.get_run(run.info.run_id)
+    pruned, stopped = ended["TrialPrunedError"], ended["TrialStoppedError"]
+    assert pruned.info.status == "FINISHED"
+    assert pruned.data.tags[tracking.TRIAL_STATE_TAG] == "PRUNED"
+    assert pruned.data.tags[tracking.PRUNED_AT_TAG] == "6"
+    assert stopped.info.status == "KILLED"
+    assert tracking.TRIAL_STATE_TAG not in stopped.data.tags
+
+
+def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow_experiment):
+    """A worker of this host recorded on the parent run, its process gone: its running
+    trial is failed and queued again, the parent ended KILLED with counts to match. A live
+    worker beside it keeps the parent RUNNING."""
+    import mlflow
+    import optuna
+    from optuna.trial import TrialState
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a real process, ended: its pid names no process (or another one)
+    host = tracking.owner_tags()[tracking.HOST_TAG]
+    dead = f"{host}:{gone.pid}"
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = search.parse_search(GOOD, PARAMS)
+    storage = trial.open_storage(url)
+    study, _ = tuning.open_study(spec, storage, url)
+    running = study.ask()
+    search.suggest(running, spec)
+    running.set_user_attr(tuning.WORKER_ATTR, dead)
+    client = mlflow.MlflowClient()
+    live_tag, live_start = tuning._worker_record()  # this process: alive
+    workers = {tuning.WORKER_TAG + dead: "1", live_tag: live_start}
+    parent = client.create_run(mlflow_experiment, tags=workers).info.run_id
+
+    lines = tuning.end_dead_workers(study, storage, spec, client, parent)
+    assert lines == [f"trial 0: its worker {dead} is gone: failed, queued again"]
+    assert client.get_run(parent).info.status == "RUNNING"  # this process still works on it
+    assert tuning.WORKER_TAG + dead not in client.get_run(parent).data.tags
+
+    client.delete_tag(parent, live_tag)  # it leaves without closing the parent (killed)
+    lines = tuning.end_dead_workers(study, storage, spec, client, parent)
+    assert lines == [f"MLflow parent run {parent[:8]}: every worker of the study is gone: KILLED"]
+    run = client.get_run(parent)
+    assert run.info.status == "KILLED"
+    counts = {key: run.data.tags[f"trials.{key}"] for key in ("running", "fail", "waiting")}
+    assert counts == {"running": "0", "fail": "1", "waiting": "1"}
+    (queued,) = study.get_trials(states=(TrialState.WAITING,))
+    assert queued.params == study.trials[0].params and study.trials[0].state == TrialState.FAIL
+    assert optuna.load_study(study_name="s", storage=url).trials[0].state == TrialState.FAIL
 
 
 def test_suggested_values_have_the_keys_types_and_round_trip_through_dvc_set_params():
