@@ -475,6 +475,7 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     for t in complete:
         run = by_trial[t.number]
         assert run.info.status == "FINISHED" and run.info.run_id == t.user_attrs[trial.RUN_ATTR]
+        assert run.data.tags[tracking.TRIAL_STATE_TAG] == "COMPLETE"
         assert run.info.run_name == t.user_attrs[tuning.EXPERIMENT_ATTR] == f"{name}-{t.number}"
         assert float(run.data.params["train.learning_rate"]) == t.params["train.learning_rate"]
         assert run.data.metrics["val_accuracy"] == pytest.approx(t.value)  # the last epoch's
@@ -494,6 +495,13 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
         assert any((tmp_path / "dvc-remote").rglob("*"))  # the outputs went to the DVC remote
     artifacts = {a.path for a in client.list_artifacts(parent_id, "search")}
     assert {"search/history.png", "search/timeline.png", "search/trials.csv"} <= artifacts
+
+    # Without --search, `tune --best` looks for search.yaml's study: it names the one here.
+    other = _tune(project, env, "--best")
+    assert other.returncode == 1
+    assert other.stderr.strip().startswith("mnist-pipeline tune: no study mlp-search in ")
+    held = other.stderr.split("(it holds ", 1)[1].split(": --search FILE names")[0]
+    assert name in held.split(", ")  # (PostgreSQL holds other tests' studies too)
 
     # `tune --best` names the best trial; its command restores it in the workspace.
     best = _tune(project, env, "--search", "tiny-search.yaml", "--best")
@@ -540,18 +548,18 @@ def _kill_tree(pid: int) -> None:
 
 def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_reruns(tmp_path):
     """SIGKILL of a worker and everything it started (as when its machine dies) while its
-    trial trains: the heartbeat fails the trial, a new worker queues its params again and
-    finishes the study; the dead trial's MLflow run is KILLED."""
+    trial trains: `tune --best` then fails the trial (its worker is gone) and ends the
+    study's parent run KILLED; a new worker reruns its params and finishes the study (two
+    trials: --trials 2 in place of the file's 4); the dead trial's MLflow run is KILLED."""
     import mlflow
     from optuna.trial import TrialState
 
     project, env, name = _study_project(
         tmp_path,
-        n_trials=2,
         fixed={"train.epochs": 200},  # a few seconds of training on tiny data
     )
     url = f"sqlite:///{project / tuning.LOCAL_STORAGE}"
-    first = _worker(project, env)
+    first = _worker(project, env, "--trials", "2")
     deadline = time.monotonic() + DEADLINE
     while True:  # until its trial reports an epoch: training is under way
         assert first.poll() is None, first.communicate()[0]
@@ -569,7 +577,21 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     killed = _load(name, url).trials[0]
     assert killed.state == TrialState.RUNNING  # as the worker left it
 
-    second = _finish(_worker(project, env))
+    best = _tune(project, env, "--search", "tiny-search.yaml", "--best")
+    assert best.returncode == 1  # no trial completed yet: said in one line
+    assert best.stderr.strip().endswith(": no trial has completed yet"), best.stderr
+    dead = killed.user_attrs[tuning.WORKER_ATTR]
+    parent_id = _load(name, url).user_attrs[tuning.PARENT_ATTR]
+    assert best.stdout.splitlines() == [
+        f"trial 0: its worker {dead} is gone: failed, queued again",
+        f"MLflow parent run {parent_id[:8]}: every worker of the study is gone: KILLED",
+    ]
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "KILLED"
+    assert (parent.data.tags["trials.running"], parent.data.tags["trials.fail"]) == ("0", "1")
+
+    second = _finish(_worker(project, env, "--trials", "2"))
     study = _load(name, url)
     assert study.trials[0].state == TrialState.FAIL
     complete = study.get_trials(states=(TrialState.COMPLETE,))
@@ -578,7 +600,6 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     assert len(rerun) == 1 and rerun[0].params == killed.params
     worker = second.split(" joins;")[0].rsplit("worker ", 1)[1]  # its first line names it
     assert {t.user_attrs[tuning.WORKER_ATTR] for t in complete} == {worker}
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     assert client.get_run(killed.user_attrs[trial.RUN_ATTR]).info.status == "KILLED"
     assert client.get_run(study.user_attrs[tuning.PARENT_ATTR]).info.status == "FINISHED"
 
