@@ -191,9 +191,14 @@ def test_search_figures_are_readable_at_mlflows_preview_size():
     panels = [a for a in figures["slice"].axes if a.get_xlabel() in {d.key for d in spec.space}]
     assert len(panels) == len(spec.space)
     assert len({round(a.get_position().y0, 3) for a in panels}) >= 2  # more than one row
-    figures["history"].canvas.draw()
-    (history,) = [a for a in figures["history"].axes if a.get_xlabel() == "Trial"]
-    assert all(tick == int(tick) for tick in history.get_xticks())
+    trial_axes = [
+        *[a.xaxis for a in figures["history"].axes if a.get_xlabel() == "Trial"],
+        *[a.yaxis for a in figures["timeline"].axes if a.get_ylabel() == "Trial"],
+        *[a.yaxis for a in figures["slice"].axes if a.get_ylabel() == "Trial"],  # colorbar
+    ]
+    assert len(trial_axes) == 3
+    for axis in trial_axes:
+        assert all(tick == int(tick) for tick in axis.get_ticklocs())
     import matplotlib.pyplot as plt
 
     for figure in figures.values():

@@ -333,10 +333,11 @@ def best(
     study, _ = open_study(spec, store, url, create=False)
     with trial.storage_errors(url):
         parent = study.user_attrs.get(PARENT_ATTR)
-        if parent:
-            tracking.connect(load_params(paths.project_root() / "params.yaml").tracking.experiment)
-            client = mlflow.MlflowClient()
-            parent_run(client, spec, parent)
+    if parent:
+        tracking.connect(load_params(paths.project_root() / "params.yaml").tracking.experiment)
+        client = mlflow.MlflowClient()
+        parent_run(client, spec, parent)
+        with trial.storage_errors(url):
             for line in end_dead_workers(study, store, spec, client, parent):
                 out(line)
     out(best_report(spec, url, study))
@@ -666,7 +667,7 @@ def _slice_grid(axes, objective: str, columns: int = 3):
     crowded 4x10^-4, 6x10^-4 minor labels), the trial colorbar beside them."""
     import math
 
-    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
 
     panels = list(axes.flat)
     figure = panels[0].figure
@@ -686,7 +687,8 @@ def _slice_grid(axes, objective: str, columns: int = 3):
             panel.xaxis.set_minor_formatter(NullFormatter())
     figure.set_size_inches(10, 0.6 + 2.6 * rows)
     figure.set_layout_engine("constrained")
-    figure.colorbar(panels[0].collections[0], ax=panels, label="Trial")
+    bar = figure.colorbar(panels[0].collections[0], ax=panels, label="Trial")
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
 
 
