@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline import search, trial, tuning
-from mnist_pipeline.errors import ParamsError, TrialStoppedError
+from mnist_pipeline import search, tracking, trial, tuning
+from mnist_pipeline.errors import ParamsError, StudyError, TrialPrunedError, TrialStoppedError
 
 from conftest import ROOT, dvc, git_commit_all, tiny_repository_copy
 
@@ -134,6 +134,136 @@ def test_tune_rejects_a_bad_search_file_before_any_trial(tmp_path):
         "(low 256 must be below high 64)"
     )
     assert sorted(path.name for path in tmp_path.iterdir()) == ["bad.yaml", "params.yaml"]
+
+
+@pytest.mark.parametrize("given", ["0", "-2", "two"])
+def test_tune_rejects_a_bad_trials_count_in_one_line(tmp_path, given):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    result = _tune(tmp_path, dict(os.environ), "--trials", given)
+    assert result.returncode == 1
+    assert result.stderr.strip() == (
+        f"mnist-pipeline tune: --trials: expected an integer >= 1, got {given!r}"
+    )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["params.yaml"]
+
+
+def test_trials_replaces_the_search_files_n_trials(tmp_path, monkeypatch):
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(GOOD))
+    monkeypatch.chdir(tmp_path)
+    assert tuning.load_spec("s.yaml").n_trials == GOOD["n_trials"]
+    assert tuning.load_spec("s.yaml", trials=2).n_trials == 2
+
+
+def test_a_study_not_in_the_storage_is_named_with_the_studies_it_holds(tmp_path):
+    """`tune --best` after `tune --search other.yaml`: the error lists the studies there."""
+    import optuna
+
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = search.parse_search(GOOD, PARAMS)  # study "s"
+    storage = trial.open_storage(url)
+    with pytest.raises(StudyError, match="it holds none: `mnist-pipeline tune --search FILE`"):
+        tuning.open_study(spec, storage, url, create=False)
+    for name in ("mlp-search-short", "other"):
+        optuna.create_study(study_name=name, storage=storage)
+    with pytest.raises(StudyError) as error:
+        tuning.open_study(spec, storage, url, create=False)
+    assert str(error.value) == (
+        f"no study s in {url} (it holds mlp-search-short, other: --search FILE names the "
+        f"search file of one; --storage or {tuning.STORAGE_VARIABLE} names another storage)"
+    )
+
+
+def test_search_figures_are_readable_at_mlflows_preview_size():
+    """Eight searched params: the slice panels in a grid about 1000 px wide (not a 2560 px
+    strip); trial axes tick whole trials only, also with few trials."""
+    import optuna
+
+    spec = search.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    for number in range(4):
+        candidate = study.ask()
+        search.suggest(candidate, spec)
+        study.tell(candidate, 0.1 - 0.01 * number)
+    figures = tuning.search_figures(study, spec.objective, complete=4)
+    width, height = figures["slice"].get_size_inches() * figures["slice"].dpi
+    assert 800 <= width <= 1000 and height < width
+    panels = [a for a in figures["slice"].axes if a.get_xlabel() in {d.key for d in spec.space}]
+    assert len(panels) == len(spec.space)
+    assert len({round(a.get_position().y0, 3) for a in panels}) >= 2  # more than one row
+    trial_axes = [
+        *[a.xaxis for a in figures["history"].axes if a.get_xlabel() == "Trial"],
+        *[a.yaxis for a in figures["timeline"].axes if a.get_ylabel() == "Trial"],
+        *[a.yaxis for a in figures["slice"].axes if a.get_ylabel() == "Trial"],  # colorbar
+    ]
+    assert len(trial_axes) == 3
+    for axis in trial_axes:
+        assert all(tick == int(tick) for tick in axis.get_ticklocs())
+    import matplotlib.pyplot as plt
+
+    for figure in figures.values():
+        plt.close(figure)
+
+
+def test_a_pruned_trials_run_ends_finished_tagged_pruned_a_stopped_one_killed(mlflow_experiment):
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    ended = {}
+    for error in (TrialPrunedError("pruned", epoch=6), TrialStoppedError("ended")):
+        with (
+            pytest.raises(TrialStoppedError),
+            tracking.active_run(experiment_id=mlflow_experiment) as run,
+        ):
+            raise error
+        ended[type(error).__name__] = client.get_run(run.info.run_id)
+    pruned, stopped = ended["TrialPrunedError"], ended["TrialStoppedError"]
+    assert pruned.info.status == "FINISHED"
+    assert pruned.data.tags[tracking.TRIAL_STATE_TAG] == "PRUNED"
+    assert pruned.data.tags[tracking.PRUNED_AT_TAG] == "6"
+    assert stopped.info.status == "KILLED"
+    assert tracking.TRIAL_STATE_TAG not in stopped.data.tags
+
+
+def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow_experiment):
+    """A worker of this host recorded on the parent run, its process gone: its running
+    trial is failed and queued again, the parent ended KILLED with counts to match. A live
+    worker beside it keeps the parent RUNNING."""
+    import mlflow
+    import optuna
+    from optuna.trial import TrialState
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()  # a real process, ended: its pid names no process (or another one)
+    host = tracking.owner_tags()[tracking.HOST_TAG]
+    dead = f"{host}:{gone.pid}"
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    spec = search.parse_search(GOOD, PARAMS)
+    storage = trial.open_storage(url)
+    study, _ = tuning.open_study(spec, storage, url)
+    running = study.ask()
+    search.suggest(running, spec)
+    running.set_user_attr(tuning.WORKER_ATTR, dead)
+    client = mlflow.MlflowClient()
+    live_tag, live_start = tuning._worker_record()  # this process: alive
+    workers = {tuning.WORKER_TAG + dead: "1", live_tag: live_start}
+    parent = client.create_run(mlflow_experiment, tags=workers).info.run_id
+
+    lines = tuning.end_dead_workers(study, storage, spec, client, parent)
+    assert lines == [f"trial 0: its worker {dead} is gone: failed, queued again"]
+    assert client.get_run(parent).info.status == "RUNNING"  # this process still works on it
+    assert tuning.WORKER_TAG + dead not in client.get_run(parent).data.tags
+
+    client.delete_tag(parent, live_tag)  # it leaves without closing the parent (killed)
+    lines = tuning.end_dead_workers(study, storage, spec, client, parent)
+    assert lines == [f"MLflow parent run {parent[:8]}: every worker of the study is gone: KILLED"]
+    run = client.get_run(parent)
+    assert run.info.status == "KILLED"
+    counts = {key: run.data.tags[f"trials.{key}"] for key in ("running", "fail", "waiting")}
+    assert counts == {"running": "0", "fail": "1", "waiting": "1"}
+    (queued,) = study.get_trials(states=(TrialState.WAITING,))
+    assert queued.params == study.trials[0].params and study.trials[0].state == TrialState.FAIL
+    assert optuna.load_study(study_name="s", storage=url).trials[0].state == TrialState.FAIL
 
 
 def test_suggested_values_have_the_keys_types_and_round_trip_through_dvc_set_params():
@@ -350,6 +480,7 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     for t in complete:
         run = by_trial[t.number]
         assert run.info.status == "FINISHED" and run.info.run_id == t.user_attrs[trial.RUN_ATTR]
+        assert run.data.tags[tracking.TRIAL_STATE_TAG] == "COMPLETE"
         assert run.info.run_name == t.user_attrs[tuning.EXPERIMENT_ATTR] == f"{name}-{t.number}"
         assert float(run.data.params["train.learning_rate"]) == t.params["train.learning_rate"]
         assert run.data.metrics["val_accuracy"] == pytest.approx(t.value)  # the last epoch's
@@ -369,6 +500,13 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
         assert any((tmp_path / "dvc-remote").rglob("*"))  # the outputs went to the DVC remote
     artifacts = {a.path for a in client.list_artifacts(parent_id, "search")}
     assert {"search/history.png", "search/timeline.png", "search/trials.csv"} <= artifacts
+
+    # Without --search, `tune --best` looks for search.yaml's study: it names the one here.
+    other = _tune(project, env, "--best")
+    assert other.returncode == 1
+    assert other.stderr.strip().startswith("mnist-pipeline tune: no study mlp-search in ")
+    held = other.stderr.split("(it holds ", 1)[1].split(": --search FILE names")[0]
+    assert name in held.split(", ")  # (PostgreSQL holds other tests' studies too)
 
     # `tune --best` names the best trial; its command restores it in the workspace.
     best = _tune(project, env, "--search", "tiny-search.yaml", "--best")
@@ -415,18 +553,18 @@ def _kill_tree(pid: int) -> None:
 
 def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_reruns(tmp_path):
     """SIGKILL of a worker and everything it started (as when its machine dies) while its
-    trial trains: the heartbeat fails the trial, a new worker queues its params again and
-    finishes the study; the dead trial's MLflow run is KILLED."""
+    trial trains: `tune --best` then fails the trial (its worker is gone) and ends the
+    study's parent run KILLED; a new worker reruns its params and finishes the study (two
+    trials: --trials 2 in place of the file's 4); the dead trial's MLflow run is KILLED."""
     import mlflow
     from optuna.trial import TrialState
 
     project, env, name = _study_project(
         tmp_path,
-        n_trials=2,
         fixed={"train.epochs": 200},  # a few seconds of training on tiny data
     )
     url = f"sqlite:///{project / tuning.LOCAL_STORAGE}"
-    first = _worker(project, env)
+    first = _worker(project, env, "--trials", "2")
     deadline = time.monotonic() + DEADLINE
     while True:  # until its trial reports an epoch: training is under way
         assert first.poll() is None, first.communicate()[0]
@@ -444,7 +582,21 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     killed = _load(name, url).trials[0]
     assert killed.state == TrialState.RUNNING  # as the worker left it
 
-    second = _finish(_worker(project, env))
+    best = _tune(project, env, "--search", "tiny-search.yaml", "--best")
+    assert best.returncode == 1  # no trial completed yet: said in one line
+    assert best.stderr.strip().endswith(": no trial has completed yet"), best.stderr
+    dead = killed.user_attrs[tuning.WORKER_ATTR]
+    parent_id = _load(name, url).user_attrs[tuning.PARENT_ATTR]
+    assert best.stdout.splitlines() == [
+        f"trial 0: its worker {dead} is gone: failed, queued again",
+        f"MLflow parent run {parent_id[:8]}: every worker of the study is gone: KILLED",
+    ]
+    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
+    parent = client.get_run(parent_id)
+    assert parent.info.status == "KILLED"
+    assert (parent.data.tags["trials.running"], parent.data.tags["trials.fail"]) == ("0", "1")
+
+    second = _finish(_worker(project, env, "--trials", "2"))
     study = _load(name, url)
     assert study.trials[0].state == TrialState.FAIL
     complete = study.get_trials(states=(TrialState.COMPLETE,))
@@ -453,7 +605,6 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     assert len(rerun) == 1 and rerun[0].params == killed.params
     worker = second.split(" joins;")[0].rsplit("worker ", 1)[1]  # its first line names it
     assert {t.user_attrs[tuning.WORKER_ATTR] for t in complete} == {worker}
-    client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     assert client.get_run(killed.user_attrs[trial.RUN_ATTR]).info.status == "KILLED"
     assert client.get_run(study.user_attrs[tuning.PARENT_ATTR]).info.status == "FINISHED"
 

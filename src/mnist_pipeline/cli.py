@@ -208,23 +208,38 @@ def _ui(arguments: argparse.Namespace) -> int:
 def _tune(arguments: argparse.Namespace) -> int:
     import signal
 
-    from mnist_pipeline import search, tuning
+    from mnist_pipeline import tuning
 
     # Ctrl-C and SIGTERM stop the trial too. SIGINT is set even though it is Python's
     # default: started in the background by a script, the worker inherits it ignored, and so
     # would the trial's DVC, which it stops with SIGINT (a handler resets to default on exec).
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
+    trials = _trials(arguments.trials)
     if arguments.best:
-        spec = search.load_search(arguments.search)
-        print(tuning.best_report(spec, tuning.storage_url(arguments.storage)))
+        tuning.best(arguments.search, arguments.storage, trials)
         return 0
     try:
-        return tuning.tune(arguments.search, arguments.storage, arguments.push)
+        return tuning.tune(arguments.search, arguments.storage, arguments.push, trials=trials)
     except KeyboardInterrupt:
         print("mnist-pipeline tune: interrupted; the trial is marked failed, run `tune` again "
               "to resume the study", file=sys.stderr)  # fmt: skip
         return 130
+
+
+def _trials(text: str | None) -> int | None:
+    """--trials N: a whole number >= 1 (checked here, so a bad one is a single line)."""
+    from mnist_pipeline.errors import ParamsError
+
+    if text is None:
+        return None
+    try:
+        number = int(text)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise ParamsError(f"--trials: expected an integer >= 1, got {text!r}")
+    return number
 
 
 RUN_REFERENCE = (
@@ -339,7 +354,14 @@ def main(argv: list[str] | None = None) -> int:
     tune.add_argument("--push", metavar="REMOTE",
                       help="`dvc exp push` each trial's experiment to this git remote")  # fmt: skip
     tune.add_argument("--best", action="store_true",
-                      help="run nothing: print the best trial and how to apply it")  # fmt: skip
+                      help="run nothing: print the best trial of the --search file's study "
+                      "and how to apply it")  # fmt: skip
+    tune.add_argument(
+        "--trials",
+        metavar="N",
+        help="finish N trials in all (earlier ones of the study count) instead of the search "
+        "file's n_trials: `--trials 2` is a short search without editing the file",
+    )
     tune.set_defaults(handler=_tune)
 
     ui = commands.add_parser(

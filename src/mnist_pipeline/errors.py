@@ -38,5 +38,18 @@ class StudyError(PipelineError):
 
 
 class TrialStoppedError(PipelineError):
-    """A tuning trial stopped before its last epoch: pruned by its study, or ended there
-    (its worker died). Its MLflow run ends KILLED, not FAILED: nothing went wrong."""
+    """A tuning trial stopped before its last epoch: ended there (its worker died). Its
+    MLflow run ends KILLED, not FAILED: nothing went wrong in it."""
+
+    run_status = "KILLED"
+
+
+class TrialPrunedError(TrialStoppedError):
+    """A tuning trial pruned by its study: it did what it was asked, so its MLflow run ends
+    FINISHED, tagged as pruned (MLflow has no pruned state; KILLED stays for real stops)."""
+
+    run_status = "FINISHED"
+
+    def __init__(self, message: str, epoch: int):
+        super().__init__(message)
+        self.epoch = epoch

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import paths
-from mnist_pipeline.errors import TrackingError, TrialStoppedError
+from mnist_pipeline.errors import TrackingError, TrialPrunedError, TrialStoppedError
 from mnist_pipeline.history import EPOCH_METRICS, read_history_csv
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,8 @@ WEIGHTS_TAG = "weights_sha256"
 DATASET_TAG, DATASET_SHA_TAG, COMMIT_TAG = "dataset", "dataset_sha256", "git_commit"
 EXPERIMENT_TAG = "dvc_experiment"
 DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
+# A tuning trial's run: its Optuna state (COMPLETE, PRUNED, FAIL) and a pruned one's epoch.
+TRIAL_STATE_TAG, PRUNED_AT_TAG = "optuna.state", "optuna.pruned_at_epoch"
 # The two models a run logs: the raw-image model (evaluate, serving.py: what to use and serve)
 # and the Keras model as trained (train: for Keras users; it takes scaled N x 784 floats).
 RAW_IMAGE_MODEL, KERAS_MODEL = "model", "keras_model"
@@ -159,6 +161,14 @@ def _process_start(pid: int) -> str | None:
     return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name before ")" may hold spaces
 
 
+def process_alive(host: str, pid: str, start: str) -> bool | None:
+    """Whether process `pid` of `host`, started at `start` (owner_tags), still runs; None
+    for another host, which cannot be checked from here."""
+    if host != socket.gethostname():
+        return None
+    return _process_start(int(pid)) == start
+
+
 def end_dead_runs(client, experiment_id: str) -> list[str]:
     """Mark KILLED each RUNNING run owned by a process of this host that no longer exists.
     Runs of live processes, and of other hosts (which we cannot check), are left alone."""
@@ -181,7 +191,8 @@ def end_dead_runs(client, experiment_id: str) -> list[str]:
 @contextlib.contextmanager
 def active_run(**start_run_arguments: Any) -> Iterator[Any]:
     """`mlflow.start_run`, ended FINISHED, FAILED on an error, KILLED on Ctrl-C, SIGTERM or
-    a tuning trial stopped early (MLflow's own context manager would say FAILED)."""
+    a tuning trial ended early; a pruned trial's FINISHED, tagged PRUNED (MLflow's own
+    context manager would say FAILED for each)."""
     import mlflow
 
     tags = {**start_run_arguments.pop("tags", {}), **owner_tags()}
@@ -189,7 +200,12 @@ def active_run(**start_run_arguments: Any) -> Iterator[Any]:
     try:
         yield run
     except BaseException as error:
-        _end_run("KILLED" if isinstance(error, KeyboardInterrupt | TrialStoppedError) else "FAILED")
+        if isinstance(error, TrialPrunedError):
+            mlflow.set_tags({TRIAL_STATE_TAG: "PRUNED", PRUNED_AT_TAG: str(error.epoch)})
+        if isinstance(error, TrialStoppedError):
+            _end_run(error.run_status)
+        else:
+            _end_run("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
     _end_run("FINISHED")
 

@@ -15,7 +15,7 @@ import json
 import os
 from collections.abc import Iterator
 
-from mnist_pipeline.errors import StudyError, TrialStoppedError
+from mnist_pipeline.errors import StudyError, TrialPrunedError, TrialStoppedError
 from mnist_pipeline.tracking import store_lock
 
 TRIAL_VARIABLE = "MNIST_PIPELINE_TRIAL"
@@ -65,7 +65,8 @@ def make_pruner(name: str, warmup_epochs: int, startup_trials: int = 2):
 
 def epoch_callback(link: TrialLink, run_id: str):
     """A Keras callback reporting the objective each epoch (step = epoch, 1..N) and stopping
-    the fit with TrialStoppedError when the study prunes the trial or has ended it."""
+    the fit with TrialPrunedError when the study prunes the trial, TrialStoppedError when it
+    has ended it."""
     import keras
     import optuna
 
@@ -104,10 +105,11 @@ def epoch_callback(link: TrialLink, run_id: str):
             storage.set_trial_intermediate_value(link.trial_id, step, value)
             if study.pruner.prune(study, storage.get_trial(link.trial_id)):
                 storage.set_trial_user_attr(link.trial_id, PRUNED_ATTR, step)
-                raise TrialStoppedError(
+                raise TrialPrunedError(
                     f"trial {link.number} of study {link.study} pruned at epoch "
                     f"{step}: {link.metric} {value:.4f} is worse than the median "
-                    "of earlier trials there"
+                    "of earlier trials there",
+                    epoch=step,
                 )
 
     return Report()

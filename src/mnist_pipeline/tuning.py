@@ -19,10 +19,11 @@ worker that looks fails its trial and queues the same params again.
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -48,6 +49,10 @@ EXPERIMENT_ATTR, COMMIT_ATTR, WORKER_ATTR = "dvc_experiment", "git_commit", "wor
 VALIDATION_ATTR, SURPLUS_ATTR, PUSHED_ATTR = "validation", "surplus", "pushed_to"
 ERROR_ATTR = "error"
 ROLE_TAG = "mnist_pipeline.role"  # "study" on a parent run
+# On the parent run, one per worker while it runs: WORKER_TAG + "host:pid", valued its
+# process start (tracking.process_alive): a parent whose workers all died is ended by the
+# next `tune` call on the study (end_dead_workers).
+WORKER_TAG = "mnist_pipeline.worker."
 
 
 class TrialFailedError(PipelineError):
@@ -137,6 +142,13 @@ def make_sampler(spec: search.Search):
     return PerTrialSeed()
 
 
+def load_spec(search_path: str, trials: int | None = None) -> search.Search:
+    """The search file, checked against the project's params.yaml; `trials` (--trials), when
+    given, in place of its n_trials."""
+    spec = search.load_search(search_path, paths.project_root() / "params.yaml")
+    return dataclasses.replace(spec, n_trials=trials) if trials else spec
+
+
 def open_storage(url: str, heartbeat: bool = True):
     """The study database; a worker's records heartbeats and fails the trials of dead
     workers, queueing their params again."""
@@ -167,9 +179,16 @@ def open_study(spec: search.Search, storage, url: str, create: bool = True):
         try:
             return optuna.load_study(**arguments), False
         except KeyError:
-            raise StudyError(f"no study {spec.study} in {trial.masked(url)} (`mnist-pipeline "
-                             "tune` starts it; --storage or "
-                             f"{STORAGE_VARIABLE} names another storage)") from None  # fmt: skip
+            names = optuna.get_all_study_names(storage)
+    held = (
+        f"it holds {', '.join(names)}: --search FILE names the search file of one"
+        if names
+        else "it holds none: `mnist-pipeline tune --search FILE` starts one"
+    )
+    raise StudyError(
+        f"no study {spec.study} in {trial.masked(url)} ({held}; --storage or "
+        f"{STORAGE_VARIABLE} names another storage)"
+    )
 
 
 def join(study, created: bool, spec: search.Search, client, experiment_id: str, url: str) -> str:
@@ -200,20 +219,26 @@ def join(study, created: bool, spec: search.Search, client, experiment_id: str, 
             "file, or restore the file as it was"
         )
     parent = recorded[PARENT_ATTR]
+    parent_run(client, spec, parent)
+    return parent
+
+
+def parent_run(client, spec: search.Search, parent: str):
+    """The study's MLflow parent run; StudyError when this tracking store lacks it."""
     try:
-        client.get_run(parent)
+        return client.get_run(parent)
     except Exception:
         raise StudyError(
             f"study {spec.study}'s MLflow parent run {parent} is not in the tracking store "
             f"{tracking.tracking_uri()}: every worker of a study must log to the same MLflow "
             f"server (set {tracking.URI_VARIABLE} as the other workers do)"
         ) from None
-    return parent
 
 
 def _create_parent(client, experiment_id: str, spec: search.Search, url: str) -> str:
     from mlflow.entities import Param
 
+    worker_tag, started = _worker_record()  # at creation: the parent never runs without one
     run = client.create_run(
         experiment_id,
         run_name=f"study {spec.study}",
@@ -224,6 +249,7 @@ def _create_parent(client, experiment_id: str, spec: search.Search, url: str) ->
             "git_commit": tracking.git("rev-parse", "HEAD"),
             "n_trials": str(spec.n_trials),
             tracking.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
+            worker_tag: started,
         },
     )
     described = {
@@ -243,14 +269,16 @@ def tune(
     storage: str | None = None,
     push: str | None = None,
     out: Callable[[str], None] = print,
+    trials: int | None = None,
 ) -> int:
-    """Run trials of the study until it has n_trials finished ones; 0 when it has."""
+    """Run trials of the study until it has n_trials (or `trials`) finished ones; 0 when it
+    has."""
     import mlflow
 
     from mnist_pipeline.params import load_params
 
     root = paths.project_root()
-    spec = search.load_search(search_path, root / "params.yaml")
+    spec = load_spec(search_path, trials)
     params = load_params(root / "params.yaml")
     if not tracking.git("rev-parse", "HEAD"):
         raise PipelineError(
@@ -273,6 +301,9 @@ def tune(
                 f"study {spec.study} ({trial.masked(url)}): worker {worker.name} joins; "
                 f"MLflow parent run {worker.parent[:8]}"
             )
+            for line in end_dead_workers(study, store, spec, client, worker.parent):
+                out(line)
+            client.set_tag(worker.parent, *_worker_record())
             if client.get_run(worker.parent).info.status != "RUNNING":
                 client.update_run(worker.parent, status="RUNNING")  # resumed
             status = worker.run()
@@ -283,6 +314,93 @@ def tune(
     return 0
 
 
+def best(
+    search_path: str,
+    storage: str | None = None,
+    trials: int | None = None,
+    out: Callable[[str], None] = print,
+) -> None:
+    """`tune --best`: the study's best trial; a parent run its dead workers left RUNNING is
+    ended first (end_dead_workers)."""
+    import mlflow
+
+    from mnist_pipeline.params import load_params
+
+    spec = load_spec(search_path, trials)
+    url = storage_url(storage)
+    _quiet_optuna()
+    store = open_storage(url, heartbeat=False)
+    study, _ = open_study(spec, store, url, create=False)
+    with trial.storage_errors(url):
+        parent = study.user_attrs.get(PARENT_ATTR)
+    if parent:
+        tracking.connect(load_params(paths.project_root() / "params.yaml").tracking.experiment)
+        client = mlflow.MlflowClient()
+        parent_run(client, spec, parent)
+        with trial.storage_errors(url):
+            for line in end_dead_workers(study, store, spec, client, parent):
+                out(line)
+    out(best_report(spec, url, study))
+
+
+def _worker_record() -> tuple[str, str]:
+    """This worker's record on the parent run while it works: (tag, process start)."""
+    owner = tracking.owner_tags()
+    name = f"{owner[tracking.HOST_TAG]}:{owner[tracking.PID_TAG]}"
+    return WORKER_TAG + name, owner[tracking.PROCESS_START_TAG]
+
+
+def end_dead_workers(study, storage, spec: search.Search, client, parent: str) -> list[str]:
+    """Workers recorded on the parent run whose process is gone (SIGKILL, out of memory):
+    their running trials failed now and queued again (as the heartbeat would after
+    GRACE_SECONDS), their records removed; a RUNNING parent with no worker left is ended
+    KILLED, its trial counts updated. Workers on other hosts cannot be checked here (as
+    tracking.end_dead_runs): their trials wait for the heartbeat. Returns what was done."""
+    import optuna
+    from mlflow.exceptions import MlflowException
+    from optuna.trial import TrialState
+
+    run = client.get_run(parent)
+    workers = {
+        key.removeprefix(WORKER_TAG): start
+        for key, start in run.data.tags.items()
+        if key.startswith(WORKER_TAG)
+    }
+    dead = {
+        w
+        for w, start in workers.items()
+        if tracking.process_alive(*w.rsplit(":", 1), start) is False
+    }
+    retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
+    lines = []
+    for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        worker = frozen.user_attrs.get(WORKER_ATTR)
+        if worker in dead and _fail(storage, frozen._trial_id):
+            retry(study, storage.get_trial(frozen._trial_id))
+            lines.append(
+                f"trial {frozen.number}: its worker {worker} is gone: failed, queued again"
+            )
+    for worker in dead:
+        with contextlib.suppress(MlflowException):  # another process removed it first
+            client.delete_tag(parent, WORKER_TAG + worker)
+    if run.info.status == "RUNNING" and set(workers) <= dead:
+        publish(study, spec, client, parent)
+        client.set_terminated(parent, status="KILLED")
+        lines.append(f"MLflow parent run {parent[:8]}: every worker of the study is gone: KILLED")
+    return lines
+
+
+def _fail(storage, trial_id: int) -> bool:
+    """Fail a running trial; False when another process ended it first."""
+    import optuna
+    from optuna.trial import TrialState
+
+    try:
+        return storage.set_trial_state_values(trial_id, state=TrialState.FAIL)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+
+
 class Worker:
     """One worker's loop over trials, and what it records of each."""
 
@@ -290,7 +408,7 @@ class Worker:
         self.spec, self.url, self.store, self.study = spec, url, store, study
         self.client, self.root, self.push, self.out = client, root, push, out
         self.parent: str | None = None
-        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.name = _worker_record()[0].removeprefix(WORKER_TAG)  # host:pid
         self.failures = 0
 
     def run(self) -> str:
@@ -439,13 +557,20 @@ class Worker:
             self.client.log_metric(
                 self.parent, self.spec.objective, frozen.value, step=frozen.number
             )
+        if frozen.user_attrs.get(trial.RUN_ATTR):  # the run's own state may be FINISHED
+            self.client.set_tag(
+                frozen.user_attrs[trial.RUN_ATTR], tracking.TRIAL_STATE_TAG, frozen.state.name
+            )
         publish(study, self.spec, self.client, self.parent, frozen.number)
 
     def close_parent(self, status: str) -> None:
         """End the parent run when no trial of the study runs any more (the last worker out
         does it); FINISHED when the study has all its trials. A resumed study reopens it."""
+        from mlflow.exceptions import MlflowException
         from optuna.trial import TrialState
 
+        with contextlib.suppress(MlflowException):  # the tracking server is gone
+            self.client.delete_tag(self.parent, _worker_record()[0])
         try:
             running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         except Exception:  # the storage is gone: every worker stops, nothing runs any more
@@ -454,13 +579,16 @@ class Worker:
             self.client.set_terminated(self.parent, status=status)
 
 
-def publish(study, spec: search.Search, client, parent: str, finished_number: int) -> None:
+def publish(
+    study, spec: search.Search, client, parent: str, finished_number: int | None = None
+) -> None:
     """The study as the parent run shows it: best trial (tags `best.<param>`, metric
     `best_<objective>`: the best when trial `finished_number` ended, at that step),
     description, figures, the trials table."""
 
     counts = _counts(study)
     tags = {f"trials.{state}": str(count) for state, count in counts.items()}  # zeros too
+    tags["n_trials"] = str(spec.n_trials)  # --trials may have changed it
     if counts["complete"]:
         best = study.best_trial
         tags |= {
@@ -470,7 +598,8 @@ def publish(study, spec: search.Search, client, parent: str, finished_number: in
             **{f"best.{key}": str(value) for key, value in best.params.items()},
             tracking.DESCRIPTION_TAG: _description(spec, best, counts),
         }
-        client.log_metric(parent, f"best_{spec.objective}", best.value, step=finished_number)
+        if finished_number is not None:
+            client.log_metric(parent, f"best_{spec.objective}", best.value, step=finished_number)
     from mlflow.entities import RunTag
 
     client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
@@ -514,26 +643,58 @@ def search_figures(study, objective: str, complete: int) -> dict:
     import matplotlib
 
     matplotlib.use("Agg")
+    from matplotlib.ticker import MaxNLocator
     from optuna.visualization import matplotlib as views
 
     with warnings.catch_warnings():  # a param drawn once so far: "identical low and high xlims"
         warnings.simplefilter("ignore", UserWarning)
-        figures = {
-            "history": views.plot_optimization_history(study, target_name=objective).figure,
-            "timeline": views.plot_timeline(study).figure,
-        }
+        history = views.plot_optimization_history(study, target_name=objective)
+        timeline = views.plot_timeline(study)
+        history.xaxis.set_major_locator(MaxNLocator(integer=True))  # trials, not 0.5 of one
+        timeline.yaxis.set_major_locator(MaxNLocator(integer=True))
+        figures = {"history": history.figure, "timeline": timeline.figure}
         if complete >= 2:
-            axes = views.plot_slice(study, target_name=objective)
-            figures["slice"] = (axes.flat[0] if hasattr(axes, "flat") else axes).figure
+            axes = views.plot_slice(study, target_name=objective)  # an array for 2+ params
+            many = hasattr(axes, "flat")
+            figures["slice"] = _slice_grid(axes, objective) if many else axes.figure
     return figures
 
 
-def best_report(spec: search.Search, url: str, study=None) -> str:
+def _slice_grid(axes, objective: str, columns: int = 3):
+    """Optuna draws one panel per param in a single row (2560 x 480 px for 8 params: a strip
+    MLflow previews as a thumbnail); its panels are laid out again here as a grid 1000 px
+    wide, each row with its value axis, log axes labelled 0.0005, 0.001, 0.002 (not
+    crowded 4x10^-4, 6x10^-4 minor labels), the trial colorbar beside them."""
+    import math
+
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, MaxNLocator, NullFormatter
+
+    panels = list(axes.flat)
+    figure = panels[0].figure
+    for other in [a for a in figure.axes if a not in panels]:
+        other.remove()  # Optuna's colorbar, sized for the strip
+    columns = min(columns, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    grid = figure.add_gridspec(rows, columns)
+    for index, panel in enumerate(panels):
+        panel.set_subplotspec(grid[index])
+        first = index % columns == 0
+        panel.yaxis.set_tick_params(labelleft=first)
+        panel.set_ylabel(objective if first else "")
+        if panel.get_xscale() == "log":
+            panel.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            panel.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            panel.xaxis.set_minor_formatter(NullFormatter())
+    figure.set_size_inches(10, 0.6 + 2.6 * rows)
+    figure.set_layout_engine("constrained")
+    bar = figure.colorbar(panels[0].collections[0], ax=panels, label="Trial")
+    bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    return figure
+
+
+def best_report(spec: search.Search, url: str, study) -> str:
     """The study's state, its best trial and the commands that apply or rerun it."""
 
-    if study is None:
-        _quiet_optuna()
-        study, _ = open_study(spec, open_storage(url, heartbeat=False), url, create=False)
     with trial.storage_errors(url):
         counts = _counts(study)
         best = study.best_trial if counts["complete"] else None
