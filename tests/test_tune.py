@@ -455,8 +455,12 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
         dvc("remote", "add", "-d", "shared", str(tmp_path / "dvc-remote"), cwd=project, env=env)
         git_commit_all(project, "remotes")
         push = ["--push", "origin"]
+    store_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project / 'mlflow.db'}"
+    registry_before = _registry(store_uri)
     workers = [_worker(project, env, *push), _worker(project, env, *push)]  # at once: they race
     outputs = [_finish(worker) for worker in workers]
+    # Trials are scored on validation: none registers a version or moves an alias.
+    assert _registry(store_uri) == registry_before
 
     study = _load(name, url)
     complete = study.get_trials(states=(TrialState.COMPLETE,))
@@ -526,6 +530,30 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     applied = yaml.safe_load((project / "params.yaml").read_text())
     assert applied["train"]["learning_rate"] == study.best_params["train.learning_rate"]
     assert applied["model"]["hidden_1"]["units"] == study.best_params["model.hidden_1.units"]
+
+    # Asked for, the search's outcome reaches the registry as one version: the best trial's.
+    published = _tune(project, env, "--search", "tiny-search.yaml", "--best", "--publish")
+    assert published.returncode == 0, published.stderr
+    assert "champion" in published.stdout.splitlines()[-1]
+    added = _registry(store_uri) - registry_before
+    versions = [run_id for model, _, run_id in added if "@" not in model]
+    assert versions == [study.best_trial.user_attrs[trial.RUN_ATTR]]
+
+
+def _registry(uri: str) -> set[tuple[str, str, str]]:
+    """Every registered version in the store, as (model, version, run id); aliases are part
+    of the model's name entry ("name@alias=version")."""
+    import mlflow
+
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).exists():
+        return set()
+    client = mlflow.MlflowClient(uri)
+    found = set()
+    for model in client.search_registered_models():
+        found |= {(f"{model.name}@{alias}", str(v), "") for alias, v in model.aliases.items()}
+        for version in client.search_model_versions(f"name = '{model.name}'"):
+            found.add((model.name, str(version.version), version.run_id))
+    return found
 
 
 def _process_tree(pid: int) -> list[int]:

@@ -209,6 +209,7 @@ def _tune(arguments: argparse.Namespace) -> int:
     import signal
 
     from mnist_pipeline import tuning
+    from mnist_pipeline.errors import PipelineError
 
     # Ctrl-C and SIGTERM stop the trial too. SIGINT is set even though it is Python's
     # default: started in the background by a script, the worker inherits it ignored, and so
@@ -216,8 +217,10 @@ def _tune(arguments: argparse.Namespace) -> int:
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, signal.default_int_handler)
     trials = _trials(arguments.trials)
+    if arguments.publish and not arguments.best:
+        raise PipelineError("--publish goes with --best: it registers the best trial's model")
     if arguments.best:
-        tuning.best(arguments.search, arguments.storage, trials)
+        tuning.best(arguments.search, arguments.storage, trials, register=arguments.publish)
         return 0
     try:
         return tuning.tune(arguments.search, arguments.storage, arguments.push, trials=trials)
@@ -362,6 +365,11 @@ def main(argv: list[str] | None = None) -> int:
         help="finish N trials in all (earlier ones of the study count) instead of the search "
         "file's n_trials: `--trials 2` is a short search without editing the file",
     )
+    tune.add_argument(
+        "--publish", action="store_true",
+        help="with --best: register the best trial's model through the champion gate (trials "
+        "themselves never register)",
+    )  # fmt: skip
     tune.set_defaults(handler=_tune)
 
     ui = commands.add_parser(

@@ -319,11 +319,14 @@ def best(
     storage: str | None = None,
     trials: int | None = None,
     out: Callable[[str], None] = print,
+    register: bool = False,
 ) -> None:
     """`tune --best`: the study's best trial; a parent run its dead workers left RUNNING is
-    ended first (end_dead_workers)."""
+    ended first (end_dead_workers). `register`: publish the best trial's model, the one way a
+    search reaches the registry (its trials never do)."""
     import mlflow
 
+    from mnist_pipeline import registry
     from mnist_pipeline.params import load_params
 
     spec = load_spec(search_path, trials)
@@ -333,14 +336,20 @@ def best(
     study, _ = open_study(spec, store, url, create=False)
     with trial.storage_errors(url):
         parent = study.user_attrs.get(PARENT_ATTR)
-    if parent:
-        tracking.connect(load_params(paths.project_root() / "params.yaml").tracking.experiment)
+    params = load_params(paths.project_root() / "params.yaml")
+    if parent or register:
+        tracking.connect(params.tracking.experiment)
         client = mlflow.MlflowClient()
+    if parent:
         parent_run(client, spec, parent)
         with trial.storage_errors(url):
             for line in end_dead_workers(study, store, spec, client, parent):
                 out(line)
     out(best_report(spec, url, study))
+    if register:
+        with trial.storage_errors(url):
+            run_id = study.best_trial.user_attrs[trial.RUN_ATTR]
+        out(registry.publish_run(client, client.get_run(run_id), params.registry).message)
 
 
 def _worker_record() -> tuple[str, str]:
