@@ -60,18 +60,22 @@ def _diff(arguments: argparse.Namespace) -> int:
 def _predict(arguments: argparse.Namespace) -> int:
     from mnist_pipeline import images, predictions
 
-    names, batch = images.read_inputs(
+    names, batch, unreadable = images.read_each(
         arguments.files, arguments.polarity, arguments.center, arguments.key
     )
-    if arguments.model:
-        model = predictions.mlflow_model(arguments.model)
-    else:
-        from mnist_pipeline.params import load_params
+    if names or not unreadable:  # all unreadable: no model to load
+        if arguments.model:
+            model = predictions.mlflow_model(arguments.model)
+        else:
+            from mnist_pipeline.params import load_params
 
-        model = predictions.workspace_model(load_params().data.dataset)
-    rows = predictions.records(names, model(batch))
-    sys.stdout.write(predictions.render(rows, arguments.format))
-    return 0
+            model = predictions.workspace_model(load_params().data.dataset)
+        rows = predictions.records(names, model(batch))
+        sys.stdout.write(predictions.render(rows, arguments.format))
+        sys.stdout.flush()  # the answers first, then what was left out
+    for error in unreadable:  # each bad file on its own line, after the answers for the rest
+        print(f"mnist-pipeline predict: {error}", file=sys.stderr)
+    return 1 if unreadable else 0
 
 
 def _registry_run(arguments: argparse.Namespace, register: bool):
