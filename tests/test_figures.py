@@ -79,6 +79,21 @@ def test_predictions_grid_leaves_the_rest_of_the_last_row_blank(images_and_label
     assert not cell(montage, band, 2, 3).any()  # no 24th image: blank (white)
 
 
+@pytest.mark.parametrize("width", [10, 3])  # a one-line title; wrapped onto several lines
+def test_grid_title_sits_just_above_the_images(images_and_labels, width):
+    """No empty band between the figure's title and the grid, and no overlap either."""
+    images, y_true = images_and_labels
+    figure = figures.predictions_grid(images, y_true, y_true, DIGITS, count=50, width=width)
+    figure.canvas.draw()
+    title = figure._suptitle.get_window_extent()
+    grid = figure.axes[0].get_window_extent()
+    lines = figure._suptitle._get_wrapped_text().count("\n") + 1
+    assert (lines > 1) == (width == 3)
+    gap = (title.y0 - grid.y1) / figure.dpi  # inches
+    assert 0 <= gap < 0.2, gap
+    assert figure.bbox.y1 - title.y1 < 0.2 * figure.dpi  # and none above it
+
+
 def test_curves_have_both_series_and_labels():
     history = {"epoch": np.arange(1, 4), "loss": np.array([0.9, 0.5, 0.3]),
                "val_loss": np.array([0.8, 0.6, 0.5])}  # fmt: skip

@@ -148,6 +148,24 @@ def test_a_missing_file_and_a_missing_npz_key(tmp_path):
         images.read_inputs([path], key="images")
 
 
+def test_read_each_keeps_the_readable_files_and_names_each_unreadable_one(tmp_path):
+    batch = np.stack([digit(seed) for seed in range(3)])
+    files = [
+        write(tmp_path, "a.png", png(batch[0])),
+        write(tmp_path, "cut.png", png(digit())[:60]),
+        write(tmp_path, "b.idx", idx_bytes(batch[1:])),
+        str(tmp_path / "nothing.png"),
+    ]
+    names, result, unreadable = images.read_each(files)
+    assert [name.rsplit("/", 1)[1] for name in names] == ["a.png", "b.idx[0]", "b.idx[1]"]
+    assert np.array_equal(result, batch)
+    assert [type(error) for error in unreadable] == [DataError, MissingInputError]
+    assert "cut.png: unreadable image (" in str(unreadable[0])
+    assert "nothing.png: no such file" in str(unreadable[1])
+    with pytest.raises(DataError, match="cut.png: unreadable image"):
+        images.read_inputs(files)  # all or nothing: the first bad file's error
+
+
 def test_as_images_takes_rows_and_rejects_other_shapes():
     rows = np.arange(2 * 784).reshape(2, 784) % 256
     assert as_images(rows).shape == (2, 28, 28) and as_images(rows).dtype == np.uint8

@@ -216,6 +216,20 @@ def test_plots_diff_draws_every_chart_offline_and_images_fit(plots_project, tmp_
 
 
 @pytest.mark.slow
+def test_plots_diff_confusion_panels_share_one_fixed_colour_scale(plots_project):
+    """Both revisions in one chart, shaded by the share of the true class on 0..1: the same
+    scale for any revision and any test set size."""
+    project, env = plots_project
+    result = dvc("plots", "diff", "HEAD~1", "HEAD", "--json", cwd=project, env=env)
+    (chart,) = json.loads(result.stdout)["data"]["Confusion matrix"]
+    assert chart["revisions"] == ["HEAD~1", "HEAD"]
+    spec = chart["content"]
+    assert spec["resolve"] == {"scale": {"color": "shared"}}
+    color = spec["spec"]["layer"][0]["encoding"]["color"]
+    assert (color["field"], color["scale"]) == ("share", {"domain": [0, 1]})
+
+
+@pytest.mark.slow
 @needs_chromium
 def test_dvc_default_page_needs_the_network(plots_project, tmp_path):
     """The control: DVC's own page loads Vega from a CDN, so offline it draws no chart (and

@@ -159,5 +159,18 @@ def test_an_ambiguous_id_prefix_lists_the_candidates():
     assert _resolve_one(runs, "abcd1") == runs[0].info.run_id
     assert _resolve_one(runs, "abcd-exp") == runs[2].info.run_id
     assert _resolve_one(runs, "latest") == runs[0].info.run_id
-    with pytest.raises(RunError, match="'abc' is no run id"):
+    short = r"'abc' is too short for a run id: an id prefix needs at least 4 characters \(2 run"
+    with pytest.raises(RunError, match=short):
         _resolve_one(runs, "abc")  # under 4 characters: not taken as an id prefix
+    with pytest.raises(RunError, match="'abe' is no run id"):
+        _resolve_one(runs, "abe")  # begins no id: 4 characters would not help
+
+
+def test_a_short_id_prefix_says_it_needs_4_characters(capsys, store):
+    run_id = log_run(store, BASE_PARAMS, [0.9], [0.7], 0.8, "w1")
+    log_run(store, BASE_PARAMS, [0.8], [0.8], 0.9, "w2")
+    code, _, err = run_cli(capsys, run_id[:2], "latest")
+    assert code == 1 and err.splitlines()[-1].startswith(
+        f"mnist-pipeline diff: {run_id[:2]!r} is too short for a run id: an id prefix needs at "
+        "least 4 characters"
+    ), err

@@ -169,6 +169,30 @@ def test_predict_bad_input_is_one_line_and_exit_1(published, arguments, message)
     assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
 
 
+def test_predict_answers_every_readable_file_and_names_each_unreadable_one(published):
+    """A broken PNG and a missing file among good ones: the good ones are predicted, each bad
+    one is one line on stderr, and the exit is 1."""
+    from PIL import Image
+
+    directory, env, _ = published
+    images = raw_test_images(directory)[:2]
+    for index, image in enumerate(images):
+        Image.fromarray(image).save(directory / f"good-{index}.png")
+    (directory / "cut.png").write_bytes((directory / "good-0.png").read_bytes()[:40])
+    files = ["good-0.png", "cut.png", "good-1.png", "missing.png"]
+    result = predict(directory, env, *files, "--polarity", "white-on-black", "--format", "csv")
+    assert result.returncode == 1
+    rows = result.stdout.splitlines()[1:]
+    assert [row.split(",")[:2] for row in rows] == [
+        ["good-0.png", evaluated_labels(directory)[0]],
+        ["good-1.png", evaluated_labels(directory)[1]],
+    ]
+    errors = result.stderr.splitlines()
+    assert len(errors) == 2, result.stderr
+    assert errors[0].startswith("mnist-pipeline predict: cut.png: unreadable image (")
+    assert errors[1] == "mnist-pipeline predict: missing.png: no such file"
+
+
 def free_port() -> int:
     import socket
 

@@ -57,21 +57,39 @@ def _diff(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _exps(arguments: argparse.Namespace) -> int:
+    import shutil
+
+    from mnist_pipeline import expshow
+
+    options = ["--all-commits"] if arguments.all_commits else []
+    options += ["--rev", arguments.rev] if arguments.rev else []
+    options += ["--num", str(arguments.num)] if arguments.num is not None else []
+    table = expshow.rows(expshow.dvc_experiments(options))
+    width = arguments.width or shutil.get_terminal_size().columns  # $COLUMNS, else the tty's
+    sys.stdout.write(expshow.render(table, width))
+    return 0
+
+
 def _predict(arguments: argparse.Namespace) -> int:
     from mnist_pipeline import images, predictions
 
-    names, batch = images.read_inputs(
+    names, batch, unreadable = images.read_each(
         arguments.files, arguments.polarity, arguments.center, arguments.key
     )
-    if arguments.model:
-        model = predictions.mlflow_model(arguments.model)
-    else:
-        from mnist_pipeline.params import load_params
+    if names or not unreadable:  # all unreadable: no model to load
+        if arguments.model:
+            model = predictions.mlflow_model(arguments.model)
+        else:
+            from mnist_pipeline.params import load_params
 
-        model = predictions.workspace_model(load_params().data.dataset)
-    rows = predictions.records(names, model(batch))
-    sys.stdout.write(predictions.render(rows, arguments.format))
-    return 0
+            model = predictions.workspace_model(load_params().data.dataset)
+        rows = predictions.records(names, model(batch))
+        sys.stdout.write(predictions.render(rows, arguments.format))
+        sys.stdout.flush()  # the answers first, then what was left out
+    for error in unreadable:  # each bad file on its own line, after the answers for the rest
+        print(f"mnist-pipeline predict: {error}", file=sys.stderr)
+    return 1 if unreadable else 0
 
 
 def _registry_run(arguments: argparse.Namespace, register: bool):
@@ -297,6 +315,19 @@ def main(argv: list[str] | None = None) -> int:
     diff.add_argument("--plot", metavar="FILE", help="write both runs' curves to this PNG")
     _add_experiment_option(diff)
     diff.set_defaults(handler=_diff)
+
+    exps = commands.add_parser(
+        "exps",
+        help="DVC's experiments in a terminal's width: name, test accuracy and loss, and the "
+        "params that differ between the rows (from `dvc exp show --json`)",
+    )
+    exps.add_argument(
+        "-A", "--all-commits", action="store_true", help="experiments of every commit"
+    )
+    exps.add_argument("--rev", metavar="COMMIT", help="experiments of this commit (default HEAD)")
+    exps.add_argument("-n", "--num", type=int, help="experiments of the last N commits")
+    exps.add_argument("--width", type=int, help="columns to fit (default: the terminal's)")
+    exps.set_defaults(handler=_exps)
 
     predict = commands.add_parser(
         "predict", help="what the model says these images are: PNG/JPEG pictures of any size, "

@@ -30,9 +30,10 @@ GAP = 4  # blank pixels between images in a grid
 
 def _image_grid(
     images: np.ndarray, titles: Sequence[str], colors: Sequence[str], columns: int,
-    width: float, fontsize: float,
+    width: float, fontsize: float, title: str,
 ) -> tuple[Figure, Axes]:  # fmt: skip
-    """A grid of 28 x 28 images, each titled, drawn as one montage in a single axes.
+    """A grid of 28 x 28 images, each titled, drawn as one montage in a single axes, under
+    the figure's `title`.
 
     Deliberately not one subplot per image: 50 subplots took ~0.55 s per figure to create,
     lay out and render, the montage ~0.1 s, and the plot stage draws two such grids on every
@@ -52,10 +53,10 @@ def _image_grid(
     for (left, top), image in zip(corners, images, strict=True):
         canvas[top : top + IMAGE_SIDE, left : left + IMAGE_SIDE] = image.reshape(IMAGE_SIDE, -1)
 
-    header = 0.8  # inches for the suptitle (wrapped onto two lines in narrow figures)
     height = canvas.shape[0] * inches_per_pixel
-    figure = plt.figure(figsize=(canvas.shape[1] * inches_per_pixel, height + header))
-    axis = figure.add_axes((0, 0, 1, height / (height + header)))
+    figure = plt.figure(figsize=(canvas.shape[1] * inches_per_pixel, height))
+    axis = figure.add_axes((0, 0, 1, 1))
+    _title_above(figure, axis, title, height)
     axis.imshow(canvas, cmap="gray_r", interpolation="nearest", vmin=0, vmax=255)
     axis.set_axis_off()
     for (left, top), title, color in zip(corners, titles, colors, strict=True):
@@ -65,6 +66,18 @@ def _image_grid(
         axis.add_patch(Rectangle((left - 1, top - 1), IMAGE_SIDE + 1, IMAGE_SIDE + 1,
                                  fill=False, edgecolor=color, linewidth=frame))  # fmt: skip
     return figure, axis
+
+
+def _title_above(figure: Figure, axis: Axes, title: str, height: float, pad: float = 0.08):
+    """Grow the figure by exactly the height of `title` as wrapped to its width, plus `pad`
+    inches above and below, and put the title there over `axis` (`height` inches tall): a
+    fixed header left an empty band under a one-line title."""
+    text = figure.suptitle(title, wrap=True, va="top")
+    lines = text.get_window_extent(figure.canvas.get_renderer()).height / figure.dpi
+    total = height + lines + 2 * pad
+    figure.set_size_inches(figure.get_figwidth(), total)
+    text.set_y(1 - pad / total)
+    axis.set_position((0, 0, 1, height / total))
 
 
 def first_of_each_class(labels: np.ndarray, per_class: int, num_classes: int) -> np.ndarray:
@@ -88,8 +101,9 @@ def samples_grid(
     """One row per class, `per_class` development images in it, each titled with its label."""
     chosen = first_of_each_class(labels, per_class, len(class_names))
     titles = [class_names[labels[index]] for index in chosen]
-    figure, _ = _image_grid(images[chosen], titles, ["black"] * len(chosen), per_class, width, 9)
-    figure.suptitle(f"Development set: {per_class} samples of each class", wrap=True)
+    title = f"Development set: {per_class} samples of each class"
+    colors = ["black"] * len(chosen)
+    figure, _ = _image_grid(images[chosen], titles, colors, per_class, width, 9, title)
     return figure
 
 
@@ -121,12 +135,11 @@ def predictions_grid(
         for true, predicted in zip(y_true[:count], y_pred[:count], strict=True)
     ]
     colors = [WRONG if wrong else "black" for wrong in mistaken]
-    figure, _ = _image_grid(images[:count], titles, colors, columns, width, 8)
-    figure.suptitle(
+    title = (
         f"First {count} test images: ground truth (GT) and prediction (P); "
-        f"{int(mistaken.sum())} misclassified, in red",
-        wrap=True,
+        f"{int(mistaken.sum())} misclassified, in red"
     )
+    figure, _ = _image_grid(images[:count], titles, colors, columns, width, 8, title)
     return figure
 
 

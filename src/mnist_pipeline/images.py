@@ -30,7 +30,7 @@ from mnist_pipeline.datasets import (
     decompress,
     parse_idx,
 )
-from mnist_pipeline.errors import DataError, MissingInputError
+from mnist_pipeline.errors import DataError, MissingInputError, PipelineError
 
 AUTO, WHITE_ON_BLACK, BLACK_ON_WHITE = POLARITIES = ("auto", "white-on-black", "black-on-white")
 DIGIT_BOX = 20  # MNIST's digits fit a 20 x 20 box inside the 28 x 28 image
@@ -43,14 +43,31 @@ SIDE = IMAGE_SHAPE[0]
 def read_inputs(files: list[str], polarity: str = AUTO, center: bool = False,
                 key: str | None = None) -> tuple[list[str], np.ndarray]:  # fmt: skip
     """(one name per image, N x 28 x 28 uint8) for all files, in order: a picture is named
-    after its file, the images of an IDX or npz file `file[i]`."""
+    after its file, the images of an IDX or npz file `file[i]`. The first unreadable file
+    raises its error."""
+    names, images, unreadable = read_each(files, polarity, center, key)
+    if unreadable:
+        raise unreadable[0]
+    return names, images
+
+
+def read_each(
+    files: list[str], polarity: str = AUTO, center: bool = False, key: str | None = None
+) -> tuple[list[str], np.ndarray, list[PipelineError]]:
+    """As read_inputs, but an unreadable file is left out and its error returned, one per
+    file: one bad file among many need not stop the others."""
     names: list[str] = []
     batches = [np.zeros((0, *IMAGE_SHAPE), dtype=np.uint8)]
+    unreadable: list[PipelineError] = []
     for file in files:
-        file_names, images = read_file(file, polarity, center, key)
+        try:
+            file_names, images = read_file(file, polarity, center, key)
+        except (DataError, MissingInputError) as error:
+            unreadable.append(error)
+            continue
         names += file_names
         batches.append(images)
-    return names, np.concatenate(batches)
+    return names, np.concatenate(batches), unreadable
 
 
 def read_file(file: str, polarity: str = AUTO, center: bool = False,

@@ -90,6 +90,11 @@ def _resolve_one(runs: list, reference: str) -> str:
         matches = by_name[:1]  # a name used again (reruns): its newest run
     elif len(reference) == 32:
         return reference  # a full id of an untrained or another experiment's run: fetch_run says
+    elif by_id:
+        raise RunError(
+            f"{reference!r} is too short for a run id: an id prefix needs at least 4 characters "
+            f"({len(by_id)} run id(s) begin with it)"
+        )
     else:
         raise RunError(
             f"{reference!r} is no run id (or its first characters), run name, DVC experiment "
