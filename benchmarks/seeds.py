@@ -139,8 +139,9 @@ def summary(rows: list[dict[str, str]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
-    parser.add_argument("--config", nargs="+", metavar="NAME", required=True,
-                        help="configurations of configs.yaml")  # fmt: skip
+    parser.add_argument(
+        "--config", nargs="+", metavar="NAME", required=True, help="configurations of configs.yaml"
+    )
     arguments = parser.parse_args()
     overrides = config_overrides(arguments.config)
     rows = read_rows()

@@ -361,12 +361,14 @@ def main(argv: list[str] | None = None) -> int:
         command.set_defaults(handler=handler)
 
     config = commands.add_parser(
-        "config", help="print a named configuration of configs.yaml as `dvc exp run` -S "
+        "config",
+        help="print a named configuration of configs.yaml as `dvc exp run` -S "
         "arguments (`dvc exp run $(mnist-pipeline config tuned)`)",
-    )  # fmt: skip
+    )
     config.add_argument("name", metavar="NAME", nargs="?", help="a configuration's name")
-    config.add_argument("--markdown", action="store_true",
-                        help="print every configuration as the README's table")  # fmt: skip
+    config.add_argument(
+        "--markdown", action="store_true", help="print every configuration as the README's table"
+    )
     config.set_defaults(handler=_config)
 
     tune = commands.add_parser(

@@ -31,6 +31,8 @@ def load_configs(
     (default files: the project's configs.yaml and params.yaml)."""
     root = paths.project_root()
     path = Path(path or root / FILENAME)
+    if path.is_relative_to(Path.cwd()):  # errors name it as the user would
+        path = path.relative_to(Path.cwd())
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
         params = yaml.safe_load(Path(params_path or root / "params.yaml").read_text("utf-8"))
