@@ -3,7 +3,6 @@ CLI, the Makefile, the seeds script, search.yaml's base, the README's table)."""
 
 from __future__ import annotations
 
-import copy
 import os
 import shlex
 import subprocess
@@ -34,24 +33,18 @@ def _project_configs() -> dict:
     return configs.load_configs(ROOT / "configs.yaml", ROOT / "params.yaml")
 
 
-def _applied(values: dict) -> dict:
-    """params.yaml with these dotted keys set."""
-    params = copy.deepcopy(PARAMS)
-    for key, value in values.items():
-        *sections, last = key.split(".")
-        section = params
-        for name in sections:
-            section = section[name]
-        section[last] = value
-    return params
-
-
 def test_the_projects_configurations_load_and_each_is_a_valid_params_file():
     configurations = _project_configs()
     assert {"reference", "tuned", "tuned-large", "tuned-fashion"} <= set(configurations)
     assert configurations["reference"] == {}  # params.yaml as it is
     for values in configurations.values():
-        parse_params(_applied(values))  # raises if the combination is not valid
+        parse_params(configs.apply(PARAMS, values))  # raises if the combination is not valid
+
+
+def test_apply_sets_dotted_keys_on_a_copy():
+    applied = configs.apply(PARAMS, {"train.epochs": 3, "model.hidden_2.units": 7})
+    assert (applied["train"]["epochs"], applied["model"]["hidden_2"]["units"]) == (3, 7)
+    assert PARAMS["train"]["epochs"] != 3 and PARAMS["model"]["hidden_2"]["units"] != 7
 
 
 def test_extends_starts_from_the_parent_and_the_childs_own_keys_win():
@@ -195,11 +188,7 @@ def test_make_seeds_passes_configuration_names(target, names):
 
 
 def test_seeds_script_reads_the_overrides_from_the_file_and_refuses_an_unknown_name():
-    sys.path.insert(0, str(ROOT / "benchmarks"))
-    try:
-        import seeds
-    finally:
-        sys.path.remove(str(ROOT / "benchmarks"))
+    seeds = _benchmark("seeds")
     overrides = seeds.config_overrides(["reference", "tuned"])
     assert overrides == {"reference": [], "tuned": search.set_params(_project_configs()["tuned"])}
     before = (ROOT / "benchmarks" / "seeds.csv").read_bytes()
@@ -214,6 +203,33 @@ def test_seeds_script_reads_the_overrides_from_the_file_and_refuses_an_unknown_n
     assert result.stderr.startswith("seeds.py: no configuration 'nope' in configs.yaml")
     assert result.stderr.count("\n") == 1 and "$ dvc" not in result.stdout  # nothing ran
     assert (ROOT / "benchmarks" / "seeds.csv").read_bytes() == before
+
+
+def _benchmark(name: str):
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        return __import__(name)
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+
+
+def test_explore_starts_from_the_named_configuration_and_flags_change_it():
+    explore = _benchmark("explore")
+    tuned = configs.apply(PARAMS, _project_configs()["tuned"])
+    arguments, layers = explore.settings([])
+    assert arguments.config == "tuned"
+    assert (arguments.epochs, arguments.lr_schedule, arguments.augment_shift) == (
+        tuned["train"]["epochs"],
+        tuned["train"]["lr_schedule"],
+        tuned["train"]["augment_shift"],
+    )
+    assert layers == [{"dropout": 0.0, **layer} for layer in tuned["model"].values()]
+    arguments, layers = explore.settings(
+        ["--config", "reference", "--units", "64", "--dropout", "0.1", "--epochs", "3"]
+    )
+    first = PARAMS["model"]["hidden_1"]["activation"]
+    assert layers == [{"units": 64, "activation": first, "dropout": 0.1}]
+    assert (arguments.epochs, arguments.backend) == (3, PARAMS["train"]["backend"])
 
 
 def test_the_readme_table_is_the_one_the_file_gives():

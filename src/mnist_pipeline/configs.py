@@ -94,16 +94,22 @@ def _resolve(name: str, raw: dict, flat: dict, params: dict, chain: tuple) -> di
 def check_value(params: dict, key: str, value: Any, where: str) -> None:
     """ParamsError unless params.yaml with `key` set to `value` passes params.yaml's own
     validation (type and range), as a stage would check it on load."""
-    candidate = copy.deepcopy(params)
-    *sections, last = key.split(".")
-    section = candidate
-    for name in sections:
-        section = section[name]
-    section[last] = value
     try:
-        parse_params(candidate)
+        parse_params(apply(params, {key: value}))
     except ParamsError as error:
         raise ParamsError(f"{where}: {value!r} is not a valid {key} ({error})") from None
+
+
+def apply(params: dict, values: dict[str, Any]) -> dict:
+    """A copy of params.yaml's content with these dotted keys set (as `dvc exp run -S`)."""
+    params = copy.deepcopy(params)
+    for key, value in values.items():
+        *sections, last = key.split(".")
+        section = params
+        for name in sections:
+            section = section[name]
+        section[last] = value
+    return params
 
 
 def named(configurations: dict[str, dict[str, Any]], name: str) -> dict[str, Any]:
