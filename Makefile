@@ -30,47 +30,43 @@ test: setup
 check-repro: setup
 	mnist-pipeline check-repro
 
-# The tuned configuration (README "Better models"), chosen on the validation set: a named
-# DVC experiment run in a temporary copy of HEAD (the workspace stays as it is), its MLflow
-# run named the same. An earlier experiment of that name from this commit is replaced (DVC
-# refuses a taken name); its MLflow run stays. `make tuned-fashion` (experiment `tuned-fashion`) runs it
-# on Fashion-MNIST with that dataset's own choice. More overrides, another name:
-#   make tuned NAME=tuned-e30 ARGS='-S train.epochs=30'
-TUNED := -S train.backend=jax -S train.epochs=20 -S train.lr_schedule=cosine \
-	-S train.augment_shift=1 -S model.hidden_1.units=256 -S model.hidden_1.activation=relu \
-	-S model.hidden_2.units=256
-# Fashion-MNIST's own choice on top of it: shifted clothes hurt, dropout helps.
-TUNED_FASHION := -S data.dataset=fashion_mnist -S train.augment_shift=0 -S train.epochs=30 \
-	-S model.hidden_1.dropout=0.2 -S model.hidden_2.dropout=0.2
-NAME ?= tuned
+# A named configuration of configs.yaml (README "Better models"; `tuned` by default, chosen on
+# the validation set) as a named DVC experiment run in a temporary copy of HEAD (the
+# workspace stays as it is), its MLflow run named the same. An earlier experiment of that
+# name from this commit is replaced (DVC refuses a taken name); its MLflow run stays.
+# `make tuned-fashion` is `make tuned CONFIG=tuned-fashion`. More overrides, another name:
+#   make tuned NAME=tuned-e30 ARGS='-S train.epochs=30'     make tuned CONFIG=tuned-large
+CONFIG ?= tuned
+NAME ?= $(CONFIG)
 ARGS ?=
-# $(1): experiment name, $(2): overrides after TUNED's (a later -S of a key wins). Only
-# the experiment of that name from this commit is replaced: by its full ref, as a bare
+# The -S arguments of configuration $(1), from `mnist-pipeline config` as the recipe is
+# expanded (after setup; `make -n` shows them); make stops if it failed (its line above).
+config_overrides = $(shell $(VENV_BIN)/mnist-pipeline config $(1))$(if \
+	$(filter 0,$(.SHELLSTATUS)),,$(error configuration $(1): no -S arguments, see above))
+# $(1): experiment name, $(2): configuration, $(3): more overrides (a later -S of a key wins).
+# Only the experiment of that name from this commit is replaced: by its full ref, as a bare
 # `dvc exp remove tuned` removes the one `tuned` of any commit (another branch's).
-define run_tuned
+define run_config
 	@ref=refs/exps/$$(git rev-parse HEAD | sed 's|^..|&/|')/$(1); \
 	if git show-ref --quiet --verify "$$ref"; then \
 		dvc exp remove "$$ref" && echo "removed the earlier experiment $(1) of this commit"; fi
-	dvc exp run --temp -n $(1) $(TUNED) $(2)
+	dvc exp run --temp -n $(1) $(call config_overrides,$(2)) $(3)
 	dvc exp show --no-pager --drop '.*' --keep 'Experiment|test\.accuracy|test\.loss|data\.dataset'
 endef
 
-tuned: setup
-	$(call run_tuned,$(NAME),$(ARGS))
+tuned-fashion: CONFIG = tuned-fashion
+tuned tuned-fashion: setup
+	$(call run_config,$(NAME),$(CONFIG),$(ARGS))
 
-tuned-fashion: setup
-	$(call run_tuned,$(if $(filter command,$(origin NAME)),$(NAME),tuned-fashion),$(TUNED_FASHION) $(ARGS))
-
-# The seed spread of the reference and the tuned configuration: one `dvc exp run --temp` per
-# seed and configuration, then benchmarks/seeds.csv and benchmarks/seeds.md (README table).
+# The seed spread of configurations of configs.yaml: one `dvc exp run --temp` per seed and
+# configuration, then benchmarks/seeds.csv and benchmarks/seeds.md (README table).
 # seeds-fashion: the same on Fashion-MNIST (offline: MNIST_PIPELINE_MIRROR at its IDX files).
 SEEDS ?= 1 2 3 4 5
 seeds: setup
-	python benchmarks/seeds.py --seeds $(SEEDS) --config reference "" --config tuned "$(TUNED)"
+	python benchmarks/seeds.py --seeds $(SEEDS) --config reference tuned
 
 seeds-fashion: setup
-	python benchmarks/seeds.py --seeds $(SEEDS) --config reference-fashion \
-		"-S data.dataset=fashion_mnist" --config tuned-fashion "$(TUNED) $(TUNED_FASHION)"
+	python benchmarks/seeds.py --seeds $(SEEDS) --config reference-fashion tuned-fashion
 
 # The hyperparameter search of search.yaml (README "Hyperparameter search"): WORKERS workers
 # of one Optuna study on this machine, each line of output marked with its worker; more

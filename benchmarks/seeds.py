@@ -1,9 +1,9 @@
 """`make seeds`: how much test accuracy moves with the seed alone, per configuration.
 
-For each configuration and seed it runs one DVC experiment from HEAD, in a temporary copy
-(the workspace stays as it is), named `seeds-<config>-<seed>`:
+For each named configuration of configs.yaml and each seed it runs one DVC experiment from
+HEAD, in a temporary copy (the workspace stays as it is), named `seeds-<config>-<seed>`:
 
-    dvc exp run --temp -n seeds-tuned-3 -S seed=3 <the configuration's overrides>
+    dvc exp run --temp -n seeds-tuned-3 -S seed=3 <the configuration's -S overrides>
 
 The seed drives the train/validation split and every draw of training (initial weights,
 shuffling, dropout masks, image shifts): the spread a user meets by rerunning with another
@@ -12,8 +12,7 @@ time from the train stage's log, the machine's load from /proc/loadavg. Raw rows
 benchmarks/seeds.csv (rows of other configurations or seeds already there are kept), the
 summary (mean ± sample standard deviation) and the commands to benchmarks/seeds.md.
 
-    python benchmarks/seeds.py --seeds 1 2 3 4 5 --config reference "" \\
-        --config tuned "-S train.backend=jax -S train.epochs=20 ..."
+    python benchmarks/seeds.py --seeds 1 2 3 4 5 --config reference tuned
 """
 
 from __future__ import annotations
@@ -42,12 +41,12 @@ def experiment_name(config: str, seed: int) -> str:
     return f"seeds-{config}-{seed}"
 
 
-def command(config: str, seed: int, overrides: str) -> list[str]:
+def command(config: str, seed: int, overrides: list[str]) -> list[str]:
     return ["dvc", "exp", "run", "--temp", "-n", experiment_name(config, seed),
-            "-S", f"seed={seed}", *shlex.split(overrides)]  # fmt: skip
+            "-S", f"seed={seed}", *overrides]  # fmt: skip
 
 
-def run_one(config: str, seed: int, overrides: str) -> dict[str, str]:
+def run_one(config: str, seed: int, overrides: list[str]) -> dict[str, str]:
     name = experiment_name(config, seed)
     # A rerun replaces this commit's experiment of that name (by its full ref: a bare name
     # would remove the one experiment of that name from any commit).
@@ -141,17 +140,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3, 4, 5])
     parser.add_argument(
-        "--config", nargs=2, action="append", metavar=("NAME", "OVERRIDES"), required=True,
-        help='a name and its -S overrides ("" for none)',
-    )  # fmt: skip
+        "--config", nargs="+", metavar="NAME", required=True, help="configurations of configs.yaml"
+    )
     arguments = parser.parse_args()
+    overrides = config_overrides(arguments.config)
     rows = read_rows()
-    for config, overrides in arguments.config:
+    for config in arguments.config:
         for seed in arguments.seeds:
-            row = run_one(config, seed, overrides)
+            row = run_one(config, seed, overrides[config])
             rows = [r for r in rows if (r["config"], r["seed"]) != (config, str(seed))] + [row]
             write_rows(rows)  # after each run: an interruption keeps what was measured
     write_summary()
+
+
+def config_overrides(names: list[str]) -> dict[str, list[str]]:
+    """Each named configuration's -S arguments, all checked before the first run."""
+    from mnist_pipeline import configs, search
+    from mnist_pipeline.errors import ParamsError
+
+    try:
+        configurations = configs.load_configs(ROOT / configs.FILENAME, ROOT / "params.yaml")
+        return {name: search.set_params(configs.named(configurations, name)) for name in names}
+    except ParamsError as error:
+        sys.exit(f"seeds.py: {error}")
 
 
 def write_summary() -> None:

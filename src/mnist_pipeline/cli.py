@@ -248,6 +248,27 @@ def _tune(arguments: argparse.Namespace) -> int:
         return 130
 
 
+def _config(arguments: argparse.Namespace) -> int:
+    """A named configuration's -S arguments (for `dvc exp run`, the Makefile, seeds.py), or
+    the README's table of them all."""
+    import shlex
+
+    import yaml
+
+    from mnist_pipeline import configs, paths, search
+    from mnist_pipeline.errors import ParamsError
+
+    configurations = configs.load_configs()
+    if arguments.markdown:
+        params = yaml.safe_load((paths.project_root() / "params.yaml").read_text("utf-8"))
+        sys.stdout.write(configs.markdown_table(configurations, params))
+    elif arguments.name is None:
+        raise ParamsError(f"name a configuration (one of {list(configurations)}) or --markdown")
+    else:
+        print(shlex.join(search.set_params(configs.named(configurations, arguments.name))))
+    return 0
+
+
 def _trials(text: str | None) -> int | None:
     """--trials N: a whole number >= 1 (checked here, so a bad one is a single line)."""
     from mnist_pipeline.errors import ParamsError
@@ -372,6 +393,17 @@ def main(argv: list[str] | None = None) -> int:
         command.add_argument("run", metavar="RUN", help=RUN_REFERENCE)
         _add_experiment_option(command)
         command.set_defaults(handler=handler)
+
+    config = commands.add_parser(
+        "config",
+        help="print a named configuration of configs.yaml as `dvc exp run` -S "
+        "arguments (`dvc exp run $(mnist-pipeline config tuned)`)",
+    )
+    config.add_argument("name", metavar="NAME", nargs="?", help="a configuration's name")
+    config.add_argument(
+        "--markdown", action="store_true", help="print every configuration as the README's table"
+    )
+    config.set_defaults(handler=_config)
 
     tune = commands.add_parser(
         "tune", help="run trials of the hyperparameter search in search.yaml (an Optuna "

@@ -7,7 +7,6 @@ Pure: no Optuna here beyond turning a validated space into `trial.suggest_*` cal
 
 from __future__ import annotations
 
-import copy
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,8 +14,9 @@ from typing import Any
 
 import yaml
 
+from mnist_pipeline import configs
 from mnist_pipeline.errors import ParamsError
-from mnist_pipeline.params import flatten, parse_params
+from mnist_pipeline.params import flatten
 
 # What a trial is scored on: the last epoch's value on the validation split (never the test
 # set), and which way is better. Train reports the same metric each epoch for pruning.
@@ -88,13 +88,15 @@ FIELDS = {
     "sampler": "the sampler: name, seed, startup_trials",
     "pruner": "the pruner: name, warmup_epochs",
     "space": "the searched params.yaml keys",
-    "fixed": "params.yaml values every trial sets",
+    "base": f"a configuration of {configs.FILENAME} every trial starts from",
+    "fixed": "params.yaml values every trial sets (on top of base's)",
 }
 
 
 def load_search(path: str | Path, params_path: str | Path = "params.yaml") -> Search:
-    """Read and validate the search file against params.yaml; ParamsError naming the file,
-    the key and what was expected otherwise."""
+    """Read and validate the search file against params.yaml (and its `base` against the
+    configs.yaml beside params.yaml); ParamsError naming the file, the key and what was
+    expected otherwise."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -103,13 +105,19 @@ def load_search(path: str | Path, params_path: str | Path = "params.yaml") -> Se
         raise ParamsError(f"{error.filename}: file not found") from None
     except yaml.YAMLError as error:
         raise ParamsError(f"{path}: not valid YAML ({error})") from None
+    configurations = {}
+    if isinstance(raw, dict) and "base" in raw:  # errors in configs.yaml name that file
+        configurations = configs.load_configs(
+            Path(params_path).with_name(configs.FILENAME), params_path
+        )
     try:
-        return parse_search(raw, params)
+        return parse_search(raw, params, configurations)
     except ParamsError as error:
         raise ParamsError(f"{path}: {error}") from None
 
 
-def parse_search(raw: Any, params: dict) -> Search:
+def parse_search(raw: Any, params: dict, configurations: dict | None = None) -> Search:
+    """The search of `raw`; `configurations` (configs.yaml's, resolved) for its `base`."""
     mapping = _mapping(raw, "the search file")
     _known(mapping, FIELDS, "")
     for name in ("study", "objective", "n_trials", "space"):
@@ -138,10 +146,11 @@ def parse_search(raw: Any, params: dict) -> Search:
             )
 
     flat = flatten(params)
-    fixed = _mapping(mapping.get("fixed", {}), "fixed")
-    for key, value in fixed.items():
+    explicit = _mapping(mapping.get("fixed", {}), "fixed")
+    for key, value in explicit.items():
         _check_key(key, flat, "fixed")
         _check_values(params, key, [value], f"fixed.{key}")
+    fixed = {**_base(mapping.get("base"), configurations or {}, flat), **explicit}
     space = _mapping(mapping["space"], "space")
     if not space:
         raise ParamsError("space: empty (expected at least one params.yaml key to search)")
@@ -149,7 +158,8 @@ def parse_search(raw: Any, params: dict) -> Search:
     for key, entry in space.items():
         _check_key(key, flat, "space")
         if key in fixed:
-            raise ParamsError(f"space.{key}: also in fixed (a key is searched or fixed, not both)")
+            origin = "in fixed" if key in explicit else f"set by base {mapping['base']}"
+            raise ParamsError(f"space.{key}: also {origin} (a key is searched or fixed, not both)")
         dimensions.append(_dimension(key, entry, flat[key], params))
     return Search(
         study=study,
@@ -161,8 +171,22 @@ def parse_search(raw: Any, params: dict) -> Search:
         pruner=pruner.get("name", PRUNERS[0]),
         warmup_epochs=_integer(pruner.get("warmup_epochs", 1), "pruner.warmup_epochs", 0),
         space=tuple(dimensions),
-        fixed=dict(fixed),
+        fixed=fixed,
     )
+
+
+def _base(name: Any, configurations: dict, flat: dict) -> dict[str, Any]:
+    """The values of the base configuration (none without one); configs.yaml checked them."""
+    if name is None:
+        return {}
+    if name not in configurations:
+        raise ParamsError(
+            f"base: unknown configuration {name!r} (expected one of {list(configurations)} "
+            f"from {configs.FILENAME})"
+        )
+    for key in configurations[name]:
+        _check_key(key, flat, f"base {name}")
+    return dict(configurations[name])
 
 
 def _dimension(key: str, entry: Any, current: Any, params: dict) -> Dimension:
@@ -204,12 +228,7 @@ def _dimension(key: str, entry: Any, current: Any, params: dict) -> Dimension:
 def _check_values(params: dict, key: str, values: list, where: str) -> None:
     """Each value must pass params.yaml's validation for `key` (type and range)."""
     for value in values:
-        candidate = copy.deepcopy(params)
-        _set(candidate, key, value)
-        try:
-            parse_params(candidate)
-        except ParamsError as error:
-            raise ParamsError(f"{where}: {value!r} is not a valid {key} ({error})") from None
+        configs.check_value(params, key, value, where)
 
 
 def _check_key(key: Any, flat: dict, where: str) -> None:
@@ -223,13 +242,6 @@ def _check_key(key: Any, flat: dict, where: str) -> None:
             f"{where}.{key}: not a key the trained model depends on (expected "
             f"one under {', '.join(SEARCHABLE)})"
         )
-
-
-def _set(params: dict, key: str, value: Any) -> None:
-    *sections, last = key.split(".")
-    for section in sections:
-        params = params[section]
-    params[last] = value
 
 
 def _mapping(value: Any, where: str, expected: str = "a mapping") -> dict:
@@ -271,6 +283,5 @@ def set_params(values: dict[str, Any]) -> list[str]:
     0.001 a number)."""
     arguments = []
     for key, value in values.items():
-        text = yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("\n...")
-        arguments += ["-S", f"{key}={text}"]
+        arguments += ["-S", f"{key}={configs.yaml_text(value)}"]
     return arguments
