@@ -31,7 +31,7 @@ import yaml
 
 # Same environment as check-repro: this interpreter's tools first, no MLFLOW_TRACKING_URI.
 from mnist_pipeline import paths
-from mnist_pipeline.reprocheck import environment
+from mnist_pipeline.cli.reprocheck import environment
 
 ROOT = Path(__file__).resolve().parents[1]
 WORK = ROOT / "benchmarks" / ".work"

@@ -26,9 +26,10 @@ from pathlib import Path
 
 import yaml
 
-from mnist_pipeline import configs, training
-from mnist_pipeline.architecture import LR_SCHEDULES, OPTIMIZERS, model_spec
+from mnist_pipeline import configs
 from mnist_pipeline.errors import ParamsError
+from mnist_pipeline.model import training
+from mnist_pipeline.model.architecture import LR_SCHEDULES, OPTIMIZERS, model_spec
 from mnist_pipeline.params import Params, parse_params
 from mnist_pipeline.stage import read_npz
 
@@ -94,7 +95,7 @@ def main() -> None:
     arguments, layers = settings()
     training.select_backend(arguments.backend, arguments.threads)
     training.configure_determinism(arguments.seed, arguments.threads)
-    from mnist_pipeline import model as mlp
+    from mnist_pipeline.model import keras_model as mlp
 
     train = read_npz(str(arguments.split / "train.npz"))
     val = read_npz(str(arguments.split / "val.npz"))

@@ -32,9 +32,10 @@ def measure(variant: str, epochs: int) -> dict:
     """Fit in this process; per-epoch seconds, the weights' sha256 and final val_accuracy."""
     import dataclasses
 
-    from mnist_pipeline import atomic, paths, training
-    from mnist_pipeline.architecture import model_spec
-    from mnist_pipeline.datasets import sha256
+    from mnist_pipeline import atomic, paths
+    from mnist_pipeline.data.datasets import sha256
+    from mnist_pipeline.model import training
+    from mnist_pipeline.model.architecture import model_spec
     from mnist_pipeline.params import load_params
 
     params = load_params()
@@ -43,7 +44,7 @@ def measure(variant: str, epochs: int) -> dict:
     training.select_backend(backend, params.train.threads)
     import keras
 
-    from mnist_pipeline import model as mlp
+    from mnist_pipeline.model import keras_model as mlp
 
     if variant == "default":  # seeded and deterministic, but TensorFlow's own thread count
         import tensorflow as tf

@@ -77,9 +77,9 @@ def test_metrics(name: str) -> dict[str, float]:
     MLFLOW_TRACKING_URI)."""
     import mlflow
 
-    from mnist_pipeline import tracking
+    from mnist_pipeline.tracking import tracker
 
-    client = mlflow.MlflowClient(tracking.tracking_uri())
+    client = mlflow.MlflowClient(tracker.tracking_uri())
     experiment = client.get_experiment_by_name("mnist-pipeline")
     runs = client.search_runs([experiment.experiment_id],
                               filter_string=f"attributes.run_name = '{name}'",
@@ -155,12 +155,13 @@ def main() -> None:
 
 def config_overrides(names: list[str]) -> dict[str, list[str]]:
     """Each named configuration's -S arguments, all checked before the first run."""
-    from mnist_pipeline import configs, search
+    from mnist_pipeline import configs
     from mnist_pipeline.errors import ParamsError
+    from mnist_pipeline.search import searchfile
 
     try:
         configurations = configs.load_configs(ROOT / configs.FILENAME, ROOT / "params.yaml")
-        return {name: search.set_params(configs.named(configurations, name)) for name in names}
+        return {name: searchfile.set_params(configs.named(configurations, name)) for name in names}
     except ParamsError as error:
         sys.exit(f"seeds.py: {error}")
 

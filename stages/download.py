@@ -7,8 +7,8 @@ import logging
 import os
 
 from mnist_pipeline import atomic, paths
-from mnist_pipeline.datasets import content_digest, get_spec
-from mnist_pipeline.download import MIRROR_VARIABLE, fetch, sources_for
+from mnist_pipeline.data.datasets import content_digest, get_spec
+from mnist_pipeline.data.download import MIRROR_VARIABLE, fetch, sources_for
 from mnist_pipeline.params import load_params
 from mnist_pipeline.stage import run
 

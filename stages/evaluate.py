@@ -4,26 +4,27 @@ the raw-image model logged there too (registering it is `mnist-pipeline publish`
 Inference is plain numpy (mnist_pipeline.inference): no TensorFlow import needed here.
 """
 
-from mnist_pipeline import atomic, paths, quiet, serving, tracking
-from mnist_pipeline.datasets import get_spec, sha256
-from mnist_pipeline.evaluation import (
+from mnist_pipeline import atomic, paths, quiet
+from mnist_pipeline.data.datasets import get_spec, sha256
+from mnist_pipeline.data.preprocessing import unscale
+from mnist_pipeline.model.inference import predict_proba
+from mnist_pipeline.params import load_params
+from mnist_pipeline.report.evaluation import (
     classification_metrics,
     headline,
     mlflow_test_metrics,
     per_class_csv,
     predictions_csv,
 )
-from mnist_pipeline.inference import predict_proba
-from mnist_pipeline.params import load_params
-from mnist_pipeline.preprocessing import unscale
 from mnist_pipeline.stage import read_bytes, read_json, read_npz, run
+from mnist_pipeline.tracking import serving, tracker
 
 
 def main() -> None:
     quiet.filter_logs()  # MLflow's known, harmless notes when it logs the raw-image model
     params = load_params()
     class_names = get_spec(params.data.dataset).class_names
-    experiment_id = tracking.connect(params.tracking.experiment)
+    experiment_id = tracker.connect(params.tracking.experiment)
     spec = read_json(paths.MODEL_SPEC)
     weights = read_npz(paths.WEIGHTS)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
@@ -42,11 +43,11 @@ def main() -> None:
     # complete the run from them when DVC skips this stage (no run id: the same on reruns).
     atomic.write_json(
         paths.EVALUATED,
-        {tracking.WEIGHTS_TAG: weights_sha256, "test_metrics": mlflow_test_metrics(metrics)},
+        {tracker.WEIGHTS_TAG: weights_sha256, "test_metrics": mlflow_test_metrics(metrics)},
     )
 
-    with tracking.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
-        tracking.log_evaluation()
+    with tracker.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
+        tracker.log_evaluation()
         serving.log_model_once(
             paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
             unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling), weights_sha256,

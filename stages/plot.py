@@ -1,18 +1,20 @@
 """DVC stage `plot`: the figures under reports/figures/, also logged to the model's MLflow run."""
 
-from mnist_pipeline import atomic, figures, paths, tracking
-from mnist_pipeline.datasets import get_spec, sha256
-from mnist_pipeline.evaluation import confusion_counts, read_predictions_csv
-from mnist_pipeline.history import read_history_csv
+from mnist_pipeline import atomic, paths
+from mnist_pipeline.data.datasets import get_spec, sha256
 from mnist_pipeline.params import load_params
+from mnist_pipeline.report import figures
+from mnist_pipeline.report.evaluation import confusion_counts, read_predictions_csv
+from mnist_pipeline.report.history import read_history_csv
 from mnist_pipeline.stage import read_bytes, read_json, read_npz, read_text, run
+from mnist_pipeline.tracking import tracker
 
 
 def main() -> None:
     params = load_params()
     plot = params.plot
     class_names = get_spec(params.data.dataset).class_names
-    experiment_id = tracking.connect(params.tracking.experiment)
+    experiment_id = tracker.connect(params.tracking.experiment)
     raw = read_npz(paths.raw_data(params.data.dataset))  # unscaled images
     record = read_json(paths.raw_record(params.data.dataset))
     history = read_history_csv(read_text(paths.HISTORY))
@@ -35,8 +37,8 @@ def main() -> None:
     for path, figure in drawn.items():
         atomic.write_bytes(path, figures.png_bytes(figure, plot.dpi))
 
-    with tracking.model_run(experiment_id, weights_sha256, params, record["content_sha256"]):
-        tracking.log_figures()
+    with tracker.model_run(experiment_id, weights_sha256, params, record["content_sha256"]):
+        tracker.log_figures()
 
 
 if __name__ == "__main__":

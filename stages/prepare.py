@@ -1,8 +1,8 @@
 """DVC stage `prepare`: flatten to N x 784 float32 and scale with development-set statistics."""
 
 from mnist_pipeline import atomic, paths
+from mnist_pipeline.data.preprocessing import apply_scaling, flatten, scaling_stats
 from mnist_pipeline.params import load_params
-from mnist_pipeline.preprocessing import apply_scaling, flatten, scaling_stats
 from mnist_pipeline.stage import read_npz, run
 
 

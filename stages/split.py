@@ -4,8 +4,8 @@ The test set is not touched here: evaluate reads it straight from data/prepared/
 """
 
 from mnist_pipeline import atomic, paths
+from mnist_pipeline.data.preprocessing import stratified_split
 from mnist_pipeline.params import load_params
-from mnist_pipeline.preprocessing import stratified_split
 from mnist_pipeline.stage import read_npz, run
 
 

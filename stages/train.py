@@ -7,10 +7,14 @@ reports/train/history.csv (per-epoch curves) and reports/train/model_summary.txt
 import dataclasses
 import os
 
-from mnist_pipeline import atomic, history, paths, quiet, tracking, training, trial
-from mnist_pipeline.datasets import content_digest, sha256
+from mnist_pipeline import atomic, paths, quiet
+from mnist_pipeline.data.datasets import content_digest, sha256
+from mnist_pipeline.model import training
 from mnist_pipeline.params import load_params
+from mnist_pipeline.report import history
+from mnist_pipeline.search import trial
 from mnist_pipeline.stage import read_json, read_npz, run
+from mnist_pipeline.tracking import tracker
 
 
 def main() -> None:
@@ -19,13 +23,13 @@ def main() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")  # C++ warnings and errors, not info
     training.select_backend(params.train.backend, params.train.threads)  # before keras loads
     # Before the slow part: an unreachable tracking server fails here, outputs untouched.
-    experiment_id = tracking.connect(params.tracking.experiment)
+    experiment_id = tracker.connect(params.tracking.experiment)
     raw = read_json(paths.raw_record(params.data.dataset))
     train = read_npz(paths.SPLIT_TRAIN)
     val = read_npz(paths.SPLIT_VAL)
 
-    from mnist_pipeline import model as mlp
-    from mnist_pipeline.architecture import model_spec
+    from mnist_pipeline.model import keras_model as mlp
+    from mnist_pipeline.model.architecture import model_spec
 
     training.configure_determinism(params.seed, params.train.threads)
     spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
@@ -39,15 +43,15 @@ def main() -> None:
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
     link = trial.from_environment()  # set when `mnist-pipeline tune` runs this as a trial
-    with tracking.new_run(experiment_id, params, raw["content_sha256"],
+    with tracker.new_run(experiment_id, params, raw["content_sha256"],
                           **trial.run_tags(link)) as run:  # fmt: skip
-        tracking.log_dataset(
+        tracker.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"
         )
-        tracking.log_dataset(f"{params.data.dataset}-val", val, content_digest(val), "validation")
+        tracker.log_dataset(f"{params.data.dataset}-val", val, content_digest(val), "validation")
         epochs = training.fit(
             model, train, val, params.train.epochs, params.train.batch_size,
-            callbacks=[tracking.epoch_metrics_callback()]
+            callbacks=[tracker.epoch_metrics_callback()]
             + ([trial.epoch_callback(link, run.info.run_id)] if link else []),
             max_shift=params.train.augment_shift, seed=params.seed,
         )  # fmt: skip
@@ -58,9 +62,9 @@ def main() -> None:
         atomic.write_text(paths.HISTORY, history.history_csv(epochs))
         atomic.write_text(paths.MODEL_SUMMARY, summary)
 
-        tracking.tag_weights(sha256(weights))
-        tracking.log_training_outputs()
-        tracking.log_keras_model(model, spec["input_dim"], spec["num_classes"], len(epochs))
+        tracker.tag_weights(sha256(weights))
+        tracker.log_training_outputs()
+        tracker.log_keras_model(model, spec["input_dim"], spec["num_classes"], len(epochs))
 
 
 if __name__ == "__main__":

@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline import configs, search
+from mnist_pipeline import configs
 from mnist_pipeline.errors import ParamsError
 from mnist_pipeline.params import parse_params
+from mnist_pipeline.search import searchfile
 
 from conftest import ROOT
 
@@ -105,7 +106,7 @@ def test_config_prints_the_configurations_set_arguments():
     for name, values in _project_configs().items():
         result = _config(ROOT, name)
         assert result.returncode == 0, result.stderr
-        assert shlex.split(result.stdout) == search.set_params(values)
+        assert shlex.split(result.stdout) == searchfile.set_params(values)
 
 
 def test_a_bad_configs_file_or_name_is_one_line_and_exit_1(tmp_path):
@@ -161,7 +162,7 @@ def _experiment_command(output: str) -> list[str]:
 def test_make_tuned_runs_the_named_configuration(arguments, name, config, extra):
     result = _make_dry_run(*arguments)
     assert result.returncode == 0, result.stderr
-    overrides = search.set_params(_project_configs()[config])
+    overrides = searchfile.set_params(_project_configs()[config])
     expected = ["dvc", "exp", "run", "--temp", "-n", name, *overrides, *extra]
     assert _experiment_command(result.stdout) == expected
 
@@ -190,7 +191,10 @@ def test_make_seeds_passes_configuration_names(target, names):
 def test_seeds_script_reads_the_overrides_from_the_file_and_refuses_an_unknown_name():
     seeds = _benchmark("seeds")
     overrides = seeds.config_overrides(["reference", "tuned"])
-    assert overrides == {"reference": [], "tuned": search.set_params(_project_configs()["tuned"])}
+    assert overrides == {
+        "reference": [],
+        "tuned": searchfile.set_params(_project_configs()["tuned"]),
+    }
     before = (ROOT / "benchmarks" / "seeds.csv").read_bytes()
     result = subprocess.run(
         [sys.executable, "benchmarks/seeds.py", "--seeds", "1", "--config", "tuned", "nope"],
@@ -257,7 +261,7 @@ def test_markdown_table_marks_what_a_configuration_sets():
 
 def test_the_projects_search_takes_its_fixed_keys_from_its_base_configuration():
     raw = yaml.safe_load((ROOT / "search.yaml").read_text())
-    spec = search.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
+    spec = searchfile.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
     assert spec.fixed == {**_project_configs()[raw["base"]], **(raw.get("fixed") or {})}
     assert spec.fixed  # the base sets keys
     assert {d.key for d in spec.space}.isdisjoint(spec.fixed)
@@ -266,9 +270,9 @@ def test_the_projects_search_takes_its_fixed_keys_from_its_base_configuration():
 def test_a_search_base_is_resolved_and_fixed_keys_go_on_top():
     configurations = {"b": {"train.epochs": 20, "train.backend": "jax"}}
     raw = {**SEARCH, "base": "b", "fixed": {"train.epochs": 3, "seed": 1}}
-    spec = search.parse_search(raw, PARAMS, configurations)
+    spec = searchfile.parse_search(raw, PARAMS, configurations)
     assert spec.fixed == {"train.epochs": 3, "train.backend": "jax", "seed": 1}
-    assert search.parse_search(SEARCH, PARAMS, configurations).fixed == {}  # no base, none
+    assert searchfile.parse_search(SEARCH, PARAMS, configurations).fixed == {}  # no base, none
 
 
 @pytest.mark.parametrize(
@@ -298,7 +302,7 @@ def test_a_search_base_is_resolved_and_fixed_keys_go_on_top():
 )
 def test_a_bad_search_base_is_rejected(changes, configurations, message):
     with pytest.raises(ParamsError) as error:
-        search.parse_search({**SEARCH, **changes}, PARAMS, configurations)
+        searchfile.parse_search({**SEARCH, **changes}, PARAMS, configurations)
     assert message in str(error.value)
 
 

@@ -24,12 +24,16 @@ PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 DATASET = "${data.dataset}"  # how dvc.yaml spells the dataset in paths
 
 
-def module_file(name: str) -> Path | None:
-    """The file of project module `name` (mnist_pipeline.x), or None if it is no module
+def module_files(name: str) -> set[Path]:
+    """The files that importing project module `name` (mnist_pipeline.x, mnist_pipeline.x.y)
+    runs: its own and each enclosing package's __init__.py; none if it is no module
     (`from mnist_pipeline.x import function` names a function)."""
     parts = name.split(".")[1:]
-    candidate = SOURCE.joinpath(*parts).with_suffix(".py") if parts else SOURCE / "__init__.py"
-    return candidate if candidate.is_file() else None
+    package = SOURCE.joinpath(*parts)
+    own = package / "__init__.py" if package.is_dir() else package.with_suffix(".py")
+    if not own.is_file():
+        return set()
+    return {own} | {SOURCE.joinpath(*parts[:depth], "__init__.py") for depth in range(len(parts))}
 
 
 def project_imports(file: Path) -> set[Path]:
@@ -40,8 +44,7 @@ def project_imports(file: Path) -> set[Path]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names |= {node.module} | {f"{node.module}.{alias.name}" for alias in node.names}
-    modules = {module_file(name) for name in names if name.split(".")[0] == PACKAGE}
-    return {module for module in modules if module is not None}
+    return {file for name in names if name.split(".")[0] == PACKAGE for file in module_files(name)}
 
 
 def imported_closure(script: Path) -> set[str]:
@@ -53,8 +56,6 @@ def imported_closure(script: Path) -> set[str]:
         for module in project_imports(pending.pop()) - seen:
             seen.add(module)
             pending.append(module)
-    if seen:
-        seen.add(SOURCE / "__init__.py")
     return {str(path.relative_to(ROOT)) for path in seen | {script}}
 
 
@@ -143,18 +144,25 @@ def test_every_param_the_stage_reads_is_declared(stage):
 
 def test_the_checks_catch_a_removed_dep(monkeypatch):
     """The deps test fails, naming stage and file, when dvc.yaml loses a module's entry."""
-    removed = "src/mnist_pipeline/architecture.py"
+    removed = "src/mnist_pipeline/model/architecture.py"
     train = {**PIPELINE["train"], "deps": [d for d in PIPELINE["train"]["deps"] if d != removed]}
     monkeypatch.setitem(PIPELINE, "train", train)
-    with pytest.raises(AssertionError, match=r"stage train: .*src/mnist_pipeline/architecture.py"):
+    with pytest.raises(
+        AssertionError, match=r"stage train: .*src/mnist_pipeline/model/architecture.py"
+    ):
         test_code_deps_are_exactly_the_modules_the_stage_imports("train")
 
 
 def test_the_closure_follows_imports_through_project_modules():
     closure = imported_closure(ROOT / "stages" / "plot.py")
-    # plot imports tracking, which imports evaluation, which imports errors
-    assert {"src/mnist_pipeline/tracking.py", "src/mnist_pipeline/errors.py"} <= closure
-    assert "src/mnist_pipeline/model.py" not in closure  # Keras code: train's alone
+    # plot imports tracking's tracker (so the package's __init__ runs), which imports errors
+    assert {
+        "src/mnist_pipeline/tracking/tracker.py",
+        "src/mnist_pipeline/tracking/__init__.py",
+        "src/mnist_pipeline/__init__.py",
+        "src/mnist_pipeline/errors.py",
+    } <= closure
+    assert "src/mnist_pipeline/model/keras_model.py" not in closure  # Keras code: train's alone
 
 
 def test_the_committed_dvc_lock_records_this_code():

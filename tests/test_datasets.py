@@ -3,7 +3,7 @@ import gzip
 import numpy as np
 import pytest
 
-from mnist_pipeline.datasets import (
+from mnist_pipeline.data.datasets import (
     IMAGES_MAGIC,
     LABELS_MAGIC,
     DataError,

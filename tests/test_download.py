@@ -10,8 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_pipeline.datasets import DataError, content_digest, get_spec
-from mnist_pipeline.download import fetch, resolve_mirror, sources_for
+from mnist_pipeline.data.datasets import DataError, content_digest, get_spec
+from mnist_pipeline.data.download import fetch, resolve_mirror, sources_for
 
 from conftest import IDX_NAMES, edit_params, idx_bytes, run_stage, write_idx_folder
 

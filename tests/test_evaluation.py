@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from mnist_pipeline.errors import DataError
-from mnist_pipeline.evaluation import (
+from mnist_pipeline.report.evaluation import (
     HEADLINE_METRICS,
     TEST_METRICS,
     classification_metrics,

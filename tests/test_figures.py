@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from mnist_pipeline import figures
-from mnist_pipeline.datasets import get_spec
+from mnist_pipeline.data.datasets import get_spec
 from mnist_pipeline.errors import DataError
+from mnist_pipeline.report import figures
 
 DIGITS = get_spec("mnist").class_names
 FASHION = get_spec("fashion_mnist").class_names

@@ -6,8 +6,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_pipeline.datasets import get_spec
-from mnist_pipeline.download import fetch
+from mnist_pipeline.data.datasets import get_spec
+from mnist_pipeline.data.download import fetch
 
 from conftest import ROOT, SHARED_MNIST, run_stage
 
@@ -62,7 +62,7 @@ def test_the_default_params_train_the_committed_reference_weights(project, tmp_p
     (the same on the AMD and Intel machines measured)."""
     import hashlib
 
-    from mnist_pipeline.reprocheck import lock_hashes
+    from mnist_pipeline.cli.reprocheck import lock_hashes
 
     env = {"MNIST_PIPELINE_MIRROR": str(MIRROR),
            "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}  # fmt: skip

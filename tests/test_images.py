@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from mnist_pipeline import images
-from mnist_pipeline.classifier import as_images
+from mnist_pipeline.data import images
 from mnist_pipeline.errors import DataError, MissingInputError
+from mnist_pipeline.model.classifier import as_images
 
 from conftest import idx_bytes
 

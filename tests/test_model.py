@@ -3,23 +3,23 @@ import pytest
 
 keras = pytest.importorskip("keras")
 
-from mnist_pipeline.architecture import (  # noqa: E402
+from mnist_pipeline.errors import DataError  # noqa: E402
+from mnist_pipeline.model.architecture import (  # noqa: E402
     ACTIVATIONS,
     LR_SCHEDULES,
     OPTIMIZERS,
     model_spec,
 )
-from mnist_pipeline.errors import DataError  # noqa: E402
-from mnist_pipeline.inference import ACTIVATIONS as NUMPY_ACTIVATIONS  # noqa: E402
-from mnist_pipeline.inference import predict_proba  # noqa: E402
-from mnist_pipeline.model import (  # noqa: E402
+from mnist_pipeline.model.inference import ACTIVATIONS as NUMPY_ACTIVATIONS  # noqa: E402
+from mnist_pipeline.model.inference import predict_proba  # noqa: E402
+from mnist_pipeline.model.keras_model import (  # noqa: E402
     build_model,
     compile_model,
     get_weights,
     set_weights,
     summary_text,
 )
-from mnist_pipeline.training import fit, shifted_batches  # noqa: E402
+from mnist_pipeline.model.training import fit, shifted_batches  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 
@@ -110,7 +110,7 @@ def test_the_reference_spec_and_summary_are_the_committed_ones():
     import hashlib
     import json
 
-    from mnist_pipeline.reprocheck import lock_hashes
+    from mnist_pipeline.cli.reprocheck import lock_hashes
 
     layers = [{**layer, "dropout": 0.0} for layer in REFERENCE_LAYERS]  # as params.yaml gives
     spec = model_spec(layers)

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from mnist_pipeline import paths
-from mnist_pipeline.evaluation import HEADLINE_METRICS, TEST_METRICS
-from mnist_pipeline.reprocheck import stages_run
+from mnist_pipeline.cli.reprocheck import stages_run
+from mnist_pipeline.report.evaluation import HEADLINE_METRICS, TEST_METRICS
 
 from conftest import dvc, edit_params, git_commit_all, tiny_repository_copy
 

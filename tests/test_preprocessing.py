@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from mnist_pipeline.preprocessing import (
+from mnist_pipeline.data.preprocessing import (
     apply_scaling,
     flatten,
     scaling_stats,

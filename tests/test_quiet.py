@@ -130,7 +130,7 @@ def test_raw_stderr_variable_turns_the_filter_off():
 # an unknown line to fd 2 from C level and raises an unexpected error.
 TRAIN_WITH_INJECTED_FAILURE = f"""
 import os, runpy
-from mnist_pipeline import training
+from mnist_pipeline.model import training
 real_fit = training.fit
 def fit(*args, **kwargs):
     history = real_fit(*args, **kwargs)

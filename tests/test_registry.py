@@ -5,8 +5,9 @@ import pytest
 
 mlflow = pytest.importorskip("mlflow")
 
-from mnist_pipeline import cli, registry  # noqa: E402
+from mnist_pipeline import cli  # noqa: E402
 from mnist_pipeline.params import RegistryParams  # noqa: E402
+from mnist_pipeline.tracking import registry  # noqa: E402
 
 NAMES = RegistryParams(model_name="{dataset}-classifier", champion_margin=0.0)
 MNIST, FASHION = NAMES.registered_name("mnist"), NAMES.registered_name("fashion_mnist")

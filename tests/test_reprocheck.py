@@ -7,7 +7,7 @@ import sys
 import pytest
 import yaml
 
-from mnist_pipeline.reprocheck import differences, find_experiment, lock_hashes, stages_run
+from mnist_pipeline.cli.reprocheck import differences, find_experiment, lock_hashes, stages_run
 
 from conftest import git_commit_all, tiny_repository_copy
 

@@ -127,7 +127,7 @@ def test_an_experiment_another_process_creates_meanwhile_is_taken_not_an_error(
     nothing, and create it; the second's "already exists" means it is there to use."""
     import mlflow
 
-    from mnist_pipeline import tracking
+    from mnist_pipeline.tracking import tracker
 
     looked_up = mlflow.get_experiment_by_name
     calls = []
@@ -138,5 +138,5 @@ def test_an_experiment_another_process_creates_meanwhile_is_taken_not_an_error(
 
     monkeypatch.setattr(mlflow, "get_experiment_by_name", not_yet_then_there)
     uri = os.environ["MLFLOW_TRACKING_URI"]
-    assert tracking._experiment_id(mlflow, uri, "runs") == mlflow_experiment
+    assert tracker._experiment_id(mlflow, uri, "runs") == mlflow_experiment
     assert calls == ["runs", "runs"]

@@ -7,7 +7,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 from mnist_pipeline import cli  # noqa: E402
-from mnist_pipeline.rundiff import RunRecord, compare  # noqa: E402
+from mnist_pipeline.tracking.rundiff import RunRecord, compare  # noqa: E402
 
 BASE_PARAMS = {"seed": "42", "train.epochs": "3", "train.learning_rate": "0.001"}
 TAGS = {"dataset": "mnist", "dataset_sha256": "d" * 64, "git_commit": "c" * 40}
@@ -149,7 +149,7 @@ def fake_run(run_id, name, experiment=None):
 
 def test_an_ambiguous_id_prefix_lists_the_candidates():
     from mnist_pipeline.errors import RunError
-    from mnist_pipeline.rundiff import _resolve_one
+    from mnist_pipeline.tracking.rundiff import _resolve_one
 
     runs = [fake_run("abcd1234" + "0" * 24, "one"), fake_run("abcd9876" + "0" * 24, "two"),
             fake_run("ffff0000" + "0" * 24, "abcd", "abcd-exp")]  # fmt: skip

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mnist_pipeline import scratch
-from mnist_pipeline.scratch import (
+from mnist_pipeline.model import scratch
+from mnist_pipeline.model.scratch import (
     back_propagation,
     forward_propagation,
     gradient_report,

@@ -109,8 +109,8 @@ def test_predict_on_pictures_of_test_images_in_both_polarities_and_another_size(
     model and by the registered champion alike."""
     from PIL import Image
 
-    from mnist_pipeline.classifier import RawImageClassifier
-    from mnist_pipeline.datasets import get_spec
+    from mnist_pipeline.data.datasets import get_spec
+    from mnist_pipeline.model.classifier import RawImageClassifier
 
     directory, env, _ = published
     images = raw_test_images(directory)[:6].copy()

@@ -62,7 +62,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     experiment = f"server-test-{uuid.uuid4().hex[:8]}"
     # The server outlives the test: a registered model of its own, not a shared one.
     registered = f"'{experiment}-{{dataset}}'"  # quoted for `-S`: braces are override syntax
-    names = {"tracking.experiment": experiment, "registry.model_name": registered}
+    names = {"tracker.experiment": experiment, "registry.model_name": registered}
     project, env = make_tiny_project(tmp_path / "project", **names)
     env["MLFLOW_TRACKING_URI"] = SERVER
     for stage in STAGES:
@@ -91,7 +91,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     assert probabilities.shape == (4, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
     # The registry on the server: the raw-image model, a version, champion, on raw images.
-    name = f"{experiment}-mnist"  # tracking.experiment is unique here, so the registry name
+    name = f"{experiment}-mnist"  # tracker.experiment is unique here, so the registry name
     champion = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     with np.load(project / "data/raw/mnist.npz") as raw:
         table = champion.predict(raw["x_test"])
@@ -236,12 +236,12 @@ WRITER = """
 import sys, time
 from pathlib import Path
 import mlflow
-from mnist_pipeline import tracking
+from mnist_pipeline.tracking import tracker
 
 index, steps, go = int(sys.argv[1]), int(sys.argv[2]), Path(sys.argv[3])
 while not go.exists():  # start together, after the slow imports
     time.sleep(0.01)
-experiment_id = tracking.connect("concurrency")
+experiment_id = tracker.connect("concurrency")
 with mlflow.start_run(experiment_id=experiment_id, run_name=f"writer-{index}"):
     mlflow.log_params({f"p{key}": index for key in range(40)})
     for step in range(steps):
@@ -252,7 +252,7 @@ with mlflow.start_run(experiment_id=experiment_id, run_name=f"writer-{index}"):
 
 
 def test_embedded_store_takes_concurrent_writers(tmp_path):
-    """Four processes create one new SQLite store through tracking.connect at once, then
+    """Four processes create one new SQLite store through tracker.connect at once, then
     each logs many params and metrics into its own run: no "database is locked", and every
     value is read back."""
     writers, steps = 4, 40

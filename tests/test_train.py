@@ -131,7 +131,7 @@ def load_logged_model_and_check_predictions(model_uri: str, directory):
 
     import mlflow
 
-    from mnist_pipeline.inference import predict_proba
+    from mnist_pipeline.model.inference import predict_proba
 
     loaded = mlflow.pyfunc.load_model(model_uri)
     x = np.load(directory / "data/split/val.npz")["x"][:8]
@@ -240,7 +240,7 @@ def test_a_backend_process_never_imports_the_other_backend(backend, other):
 
 
 def test_missing_backend_package_names_the_extra(monkeypatch):
-    from mnist_pipeline import training
+    from mnist_pipeline.model import training
 
     monkeypatch.setattr(training.importlib.util, "find_spec", lambda name: None)
     with pytest.raises(ParamsError, match=r"'jax' is not installed .*uv sync --extra jax"):

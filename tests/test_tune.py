@@ -17,8 +17,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from mnist_pipeline import search, tracking, trial, tuning
 from mnist_pipeline.errors import ParamsError, StudyError, TrialPrunedError, TrialStoppedError
+from mnist_pipeline.search import searchfile, trial, tuning
+from mnist_pipeline.tracking import tracker
 
 from conftest import ROOT, dvc, git_commit_all, tiny_repository_copy
 
@@ -38,8 +39,8 @@ GOOD = {
 
 
 def test_the_projects_search_file_is_valid():
-    spec = search.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
-    assert spec.objective in search.OBJECTIVES and spec.n_trials >= 2
+    spec = searchfile.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
+    assert spec.objective in searchfile.OBJECTIVES and spec.n_trials >= 2
     assert {d.key for d in spec.space}.isdisjoint(spec.fixed)
 
 
@@ -110,7 +111,7 @@ def _bad(**changes):
 )
 def test_bad_search_files_are_rejected_naming_what_is_wrong(raw, message):
     with pytest.raises(ParamsError) as error:
-        search.parse_search(raw, PARAMS)
+        searchfile.parse_search(raw, PARAMS)
     assert message in str(error.value)
 
 
@@ -160,7 +161,7 @@ def test_a_study_not_in_the_storage_is_named_with_the_studies_it_holds(tmp_path)
     import optuna
 
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    spec = search.parse_search(GOOD, PARAMS)  # study "s"
+    spec = searchfile.parse_search(GOOD, PARAMS)  # study "s"
     storage = trial.open_storage(url)
     with pytest.raises(StudyError, match="it holds none: `mnist-pipeline tune --search FILE`"):
         tuning.open_study(spec, storage, url, create=False)
@@ -179,11 +180,11 @@ def test_search_figures_are_readable_at_mlflows_preview_size():
     strip); trial axes tick whole trials only, also with few trials."""
     import optuna
 
-    spec = search.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
+    spec = searchfile.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     for number in range(4):
         candidate = study.ask()
-        search.suggest(candidate, spec)
+        searchfile.suggest(candidate, spec)
         study.tell(candidate, 0.1 - 0.01 * number)
     figures = tuning.search_figures(study, spec.objective, complete=4)
     width, height = figures["slice"].get_size_inches() * figures["slice"].dpi
@@ -213,16 +214,16 @@ def test_a_pruned_trials_run_ends_finished_tagged_pruned_a_stopped_one_killed(ml
     for error in (TrialPrunedError("pruned", epoch=6), TrialStoppedError("ended")):
         with (
             pytest.raises(TrialStoppedError),
-            tracking.active_run(experiment_id=mlflow_experiment) as run,
+            tracker.active_run(experiment_id=mlflow_experiment) as run,
         ):
             raise error
         ended[type(error).__name__] = client.get_run(run.info.run_id)
     pruned, stopped = ended["TrialPrunedError"], ended["TrialStoppedError"]
     assert pruned.info.status == "FINISHED"
-    assert pruned.data.tags[tracking.TRIAL_STATE_TAG] == "PRUNED"
-    assert pruned.data.tags[tracking.PRUNED_AT_TAG] == "6"
+    assert pruned.data.tags[tracker.TRIAL_STATE_TAG] == "PRUNED"
+    assert pruned.data.tags[tracker.PRUNED_AT_TAG] == "6"
     assert stopped.info.status == "KILLED"
-    assert tracking.TRIAL_STATE_TAG not in stopped.data.tags
+    assert tracker.TRIAL_STATE_TAG not in stopped.data.tags
 
 
 def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow_experiment):
@@ -235,14 +236,14 @@ def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow
 
     gone = subprocess.Popen(["true"])
     gone.wait()  # a real process, ended: its pid names no process (or another one)
-    host = tracking.owner_tags()[tracking.HOST_TAG]
+    host = tracker.owner_tags()[tracker.HOST_TAG]
     dead = f"{host}:{gone.pid}"
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
-    spec = search.parse_search(GOOD, PARAMS)
+    spec = searchfile.parse_search(GOOD, PARAMS)
     storage = trial.open_storage(url)
     study, _ = tuning.open_study(spec, storage, url)
     running = study.ask()
-    search.suggest(running, spec)
+    searchfile.suggest(running, spec)
     running.set_user_attr(tuning.WORKER_ATTR, dead)
     client = mlflow.MlflowClient()
     live_tag, live_start = tuning._worker_record()  # this process: alive
@@ -269,15 +270,15 @@ def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow
 def test_suggested_values_have_the_keys_types_and_round_trip_through_dvc_set_params():
     import optuna
 
-    spec = search.parse_search({**GOOD, "fixed": {"train.epochs": 3}}, PARAMS)
+    spec = searchfile.parse_search({**GOOD, "fixed": {"train.epochs": 3}}, PARAMS)
     study = optuna.create_study(sampler=tuning.make_sampler(spec))
     for _ in range(20):
-        values = search.suggest(study.ask(), spec)
+        values = searchfile.suggest(study.ask(), spec)
         assert 0.001 <= values["train.learning_rate"] <= 0.01
         assert type(values["model.hidden_1.units"]) is int
         assert values["model.hidden_1.units"] in (8, 16, 24, 32)
         assert values["train.optimizer"] in ("adam", "rmsprop") and values["train.epochs"] == 3
-        arguments = search.set_params(values)
+        arguments = searchfile.set_params(values)
         parsed = dict(a.split("=", 1) for a in arguments[1::2])
         assert {k: yaml.safe_load(v) for k, v in parsed.items()} == values
 
@@ -287,16 +288,16 @@ def test_each_trial_is_seeded_by_its_number_so_workers_do_not_draw_the_same_para
     gets the same draw in any study with that seed (a rerun of the search)."""
     import optuna
 
-    spec = search.parse_search({**GOOD, "sampler": {"seed": 7}}, PARAMS)
+    spec = searchfile.parse_search({**GOOD, "sampler": {"seed": 7}}, PARAMS)
     storage = optuna.storages.InMemoryStorage()
     first = optuna.create_study(study_name="a", storage=storage, sampler=tuning.make_sampler(spec))
     second = optuna.load_study(study_name="a", storage=storage, sampler=tuning.make_sampler(spec))
-    drawn = [search.suggest(study.ask(), spec) for study in (first, second, first, second)]
+    drawn = [searchfile.suggest(study.ask(), spec) for study in (first, second, first, second)]
     assert len({repr(values) for values in drawn}) == 4
     again = optuna.create_study(sampler=tuning.make_sampler(spec))
-    assert [search.suggest(again.ask(), spec) for _ in range(4)] == drawn
+    assert [searchfile.suggest(again.ask(), spec) for _ in range(4)] == drawn
     plain = [optuna.create_study(sampler=optuna.samplers.TPESampler(seed=7)) for _ in "ab"]
-    assert search.suggest(plain[0].ask(), spec) == search.suggest(plain[1].ask(), spec)
+    assert searchfile.suggest(plain[0].ask(), spec) == searchfile.suggest(plain[1].ask(), spec)
 
 
 def _pruning_setup(tmp_path):
@@ -484,7 +485,7 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     for t in complete:
         run = by_trial[t.number]
         assert run.info.status == "FINISHED" and run.info.run_id == t.user_attrs[trial.RUN_ATTR]
-        assert run.data.tags[tracking.TRIAL_STATE_TAG] == "COMPLETE"
+        assert run.data.tags[tracker.TRIAL_STATE_TAG] == "COMPLETE"
         assert run.info.run_name == t.user_attrs[tuning.EXPERIMENT_ATTR] == f"{name}-{t.number}"
         assert float(run.data.params["train.learning_rate"]) == t.params["train.learning_rate"]
         assert run.data.metrics["val_accuracy"] == pytest.approx(t.value)  # the last epoch's

@@ -17,10 +17,15 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.architecture import ACTIVATIONS, LR_SCHEDULES, OPTIMIZERS, hidden_layer_name
-from mnist_pipeline.datasets import DATASETS
+from mnist_pipeline.data.datasets import DATASETS
+from mnist_pipeline.data.preprocessing import MAX_SHIFT, SCALINGS
 from mnist_pipeline.errors import ParamsError
-from mnist_pipeline.preprocessing import MAX_SHIFT, SCALINGS
+from mnist_pipeline.model.architecture import (
+    ACTIVATIONS,
+    LR_SCHEDULES,
+    OPTIMIZERS,
+    hidden_layer_name,
+)
 
 BACKENDS = ("tensorflow", "jax")  # Keras 3 backends the train stage offers
 

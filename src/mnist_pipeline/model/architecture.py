@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
-IMAGE_SHAPE = (28, 28)  # rows, columns: the images the 784 inputs are the pixels of
+from mnist_pipeline.data.datasets import IMAGE_SHAPE
+
 INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 NUM_CLASSES = 10
 OUTPUT_LAYER = "output"

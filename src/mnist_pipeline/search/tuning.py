@@ -31,9 +31,11 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 
-from mnist_pipeline import paths, search, tracking, trial
+from mnist_pipeline import paths
 from mnist_pipeline.errors import PipelineError, StudyError
-from mnist_pipeline.history import read_history_csv
+from mnist_pipeline.report.history import read_history_csv
+from mnist_pipeline.search import searchfile, trial
+from mnist_pipeline.tracking import tracker
 
 STORAGE_VARIABLE = "MNIST_PIPELINE_STUDY_STORAGE"
 LOCAL_STORAGE = "optuna.db"
@@ -50,7 +52,7 @@ VALIDATION_ATTR, SURPLUS_ATTR, PUSHED_ATTR = "validation", "surplus", "pushed_to
 ERROR_ATTR = "error"
 ROLE_TAG = "mnist_pipeline.role"  # "study" on a parent run
 # On the parent run, one per worker while it runs: WORKER_TAG + "host:pid", valued its
-# process start (tracking.process_alive): a parent whose workers all died is ended by the
+# process start (tracker.process_alive): a parent whose workers all died is ended by the
 # next `tune` call on the study (end_dead_workers).
 WORKER_TAG = "mnist_pipeline.worker."
 
@@ -68,7 +70,7 @@ def storage_url(given: str | None = None) -> str:
     MLflow store (the project root unless MLFLOW_TRACKING_URI names another SQLite file)."""
     if given or os.environ.get(STORAGE_VARIABLE):
         return given or os.environ[STORAGE_VARIABLE]
-    uri = tracking.tracking_uri()
+    uri = tracker.tracking_uri()
     folder = (
         Path(uri.removeprefix("sqlite:///")).parent
         if uri.startswith("sqlite:///")
@@ -106,7 +108,7 @@ def _quiet_heartbeat(url: str) -> None:
     threading.excepthook = hook
 
 
-def make_sampler(spec: search.Search):
+def make_sampler(spec: searchfile.Search):
     """The search's sampler, seeded anew for each trial from (seed, trial number): one seed
     for all workers would make each draw the same "random" startup trials. So trial n's
     params depend on the seed, n and the trials finished before it, whoever runs it."""
@@ -142,10 +144,10 @@ def make_sampler(spec: search.Search):
     return PerTrialSeed()
 
 
-def load_spec(search_path: str, trials: int | None = None) -> search.Search:
+def load_spec(search_path: str, trials: int | None = None) -> searchfile.Search:
     """The search file, checked against the project's params.yaml; `trials` (--trials), when
     given, in place of its n_trials."""
-    spec = search.load_search(search_path, paths.project_root() / "params.yaml")
+    spec = searchfile.load_search(search_path, paths.project_root() / "params.yaml")
     return dataclasses.replace(spec, n_trials=trials) if trials else spec
 
 
@@ -163,7 +165,7 @@ def open_storage(url: str, heartbeat: bool = True):
     )  # fmt: skip
 
 
-def open_study(spec: search.Search, storage, url: str, create: bool = True):
+def open_study(spec: searchfile.Search, storage, url: str, create: bool = True):
     """(study, created): the study is created (by this worker: its unique name decides,
     race-free) when it is new and `create`."""
     import optuna
@@ -191,7 +193,9 @@ def open_study(spec: search.Search, storage, url: str, create: bool = True):
     )
 
 
-def join(study, created: bool, spec: search.Search, client, experiment_id: str, url: str) -> str:
+def join(
+    study, created: bool, spec: searchfile.Search, client, experiment_id: str, url: str
+) -> str:
     """The study's MLflow parent run id. The worker that created the study records the
     search and creates the parent; the others wait for it and check that their search file
     is the study's."""
@@ -223,19 +227,19 @@ def join(study, created: bool, spec: search.Search, client, experiment_id: str, 
     return parent
 
 
-def parent_run(client, spec: search.Search, parent: str):
+def parent_run(client, spec: searchfile.Search, parent: str):
     """The study's MLflow parent run; StudyError when this tracking store lacks it."""
     try:
         return client.get_run(parent)
     except Exception:
         raise StudyError(
             f"study {spec.study}'s MLflow parent run {parent} is not in the tracking store "
-            f"{tracking.tracking_uri()}: every worker of a study must log to the same MLflow "
-            f"server (set {tracking.URI_VARIABLE} as the other workers do)"
+            f"{tracker.tracking_uri()}: every worker of a study must log to the same MLflow "
+            f"server (set {tracker.URI_VARIABLE} as the other workers do)"
         ) from None
 
 
-def _create_parent(client, experiment_id: str, spec: search.Search, url: str) -> str:
+def _create_parent(client, experiment_id: str, spec: searchfile.Search, url: str) -> str:
     from mlflow.entities import Param
 
     worker_tag, started = _worker_record()  # at creation: the parent never runs without one
@@ -246,9 +250,9 @@ def _create_parent(client, experiment_id: str, spec: search.Search, url: str) ->
             ROLE_TAG: "study",
             trial.STUDY_TAG: spec.study,
             "study_storage": trial.masked(url),
-            "git_commit": tracking.git("rev-parse", "HEAD"),
+            "git_commit": tracker.git("rev-parse", "HEAD"),
             "n_trials": str(spec.n_trials),
-            tracking.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
+            tracker.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
             worker_tag: started,
         },
     )
@@ -280,7 +284,7 @@ def tune(
     root = paths.project_root()
     spec = load_spec(search_path, trials)
     params = load_params(root / "params.yaml")
-    if not tracking.git("rev-parse", "HEAD"):
+    if not tracker.git("rev-parse", "HEAD"):
         raise PipelineError(
             "tune runs each trial as a DVC experiment: this needs a git "
             "repository with at least one commit"
@@ -289,7 +293,7 @@ def tune(
     _quiet_optuna()
     _quiet_heartbeat(url)
     store = open_storage(url)  # first: an unreachable database stops the worker here
-    experiment_id = tracking.connect(params.tracking.experiment)
+    experiment_id = tracker.connect(params.tracking.experiment)
     client = mlflow.MlflowClient()
     study, created = open_study(spec, store, url)
     worker = Worker(spec, url, store, study, client, root, push, out)
@@ -326,8 +330,8 @@ def best(
     search reaches the registry (its trials never do)."""
     import mlflow
 
-    from mnist_pipeline import registry
     from mnist_pipeline.params import load_params
+    from mnist_pipeline.tracking import registry
 
     spec = load_spec(search_path, trials)
     url = storage_url(storage)
@@ -338,7 +342,7 @@ def best(
         parent = study.user_attrs.get(PARENT_ATTR)
     params = load_params(paths.project_root() / "params.yaml")
     if parent or register:
-        tracking.connect(params.tracking.experiment)
+        tracker.connect(params.tracking.experiment)
         client = mlflow.MlflowClient()
     if parent:
         parent_run(client, spec, parent)
@@ -354,17 +358,17 @@ def best(
 
 def _worker_record() -> tuple[str, str]:
     """This worker's record on the parent run while it works: (tag, process start)."""
-    owner = tracking.owner_tags()
-    name = f"{owner[tracking.HOST_TAG]}:{owner[tracking.PID_TAG]}"
-    return WORKER_TAG + name, owner[tracking.PROCESS_START_TAG]
+    owner = tracker.owner_tags()
+    name = f"{owner[tracker.HOST_TAG]}:{owner[tracker.PID_TAG]}"
+    return WORKER_TAG + name, owner[tracker.PROCESS_START_TAG]
 
 
-def end_dead_workers(study, storage, spec: search.Search, client, parent: str) -> list[str]:
+def end_dead_workers(study, storage, spec: searchfile.Search, client, parent: str) -> list[str]:
     """Workers recorded on the parent run whose process is gone (SIGKILL, out of memory):
     their running trials failed now and queued again (as the heartbeat would after
     GRACE_SECONDS), their records removed; a RUNNING parent with no worker left is ended
     KILLED, its trial counts updated. Workers on other hosts cannot be checked here (as
-    tracking.end_dead_runs): their trials wait for the heartbeat. Returns what was done."""
+    tracker.end_dead_runs): their trials wait for the heartbeat. Returns what was done."""
     import optuna
     from mlflow.exceptions import MlflowException
     from optuna.trial import TrialState
@@ -378,7 +382,7 @@ def end_dead_workers(study, storage, spec: search.Search, client, parent: str) -
     dead = {
         w
         for w, start in workers.items()
-        if tracking.process_alive(*w.rsplit(":", 1), start) is False
+        if tracker.process_alive(*w.rsplit(":", 1), start) is False
     }
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
     lines = []
@@ -470,10 +474,10 @@ class Worker:
             raise SurplusTrialError(
                 f"trial {number}: the study's {self.spec.n_trials} trials are taken"
             )
-        values = search.suggest(optuna_trial, self.spec)
+        values = searchfile.suggest(optuna_trial, self.spec)
         name = f"{self.spec.study}-{number}"
-        commit = tracking.git("rev-parse", "HEAD")
-        if tracking.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
+        commit = tracker.git("rev-parse", "HEAD")
+        if tracker.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
             raise StudyError(
                 f"DVC experiment {name} already exists at commit {commit[:7]} (an "
                 f"earlier study named {self.spec.study}?): `dvc exp remove {name}`"
@@ -495,7 +499,7 @@ class Worker:
             pruner=self.spec.pruner,
             warmup_epochs=self.spec.warmup_epochs,
         )
-        arguments = ["exp", "run", "--temp", "-n", name, *search.set_params(values)]
+        arguments = ["exp", "run", "--temp", "-n", name, *searchfile.set_params(values)]
         log = self.root / LOG_DIR / f"{name}.log"
         self.out(f"trial {number}: dvc {' '.join(arguments)}  (log: {log.relative_to(self.root)})")
         started = time.monotonic()
@@ -511,9 +515,9 @@ class Worker:
             raise TrialFailedError(f"trial {number}: {error}")
         self.failures = 0
         history = read_history_csv(
-            tracking.git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}")
+            tracker.git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}")
         )
-        final = {metric: float(history[metric][-1]) for metric in search.OBJECTIVES}
+        final = {metric: float(history[metric][-1]) for metric in searchfile.OBJECTIVES}
         optuna_trial.set_user_attr(VALIDATION_ATTR, final)
         if self.push and self._dvc(["exp", "push", self.push, name], log, {}, append=True):
             # The trial stands (its run is done and recorded); only sharing it failed.
@@ -568,7 +572,7 @@ class Worker:
             )
         if frozen.user_attrs.get(trial.RUN_ATTR):  # the run's own state may be FINISHED
             self.client.set_tag(
-                frozen.user_attrs[trial.RUN_ATTR], tracking.TRIAL_STATE_TAG, frozen.state.name
+                frozen.user_attrs[trial.RUN_ATTR], tracker.TRIAL_STATE_TAG, frozen.state.name
             )
         publish(study, self.spec, self.client, self.parent, frozen.number)
 
@@ -589,7 +593,7 @@ class Worker:
 
 
 def publish(
-    study, spec: search.Search, client, parent: str, finished_number: int | None = None
+    study, spec: searchfile.Search, client, parent: str, finished_number: int | None = None
 ) -> None:
     """The study as the parent run shows it: best trial (tags `best.<param>`, metric
     `best_<objective>`: the best when trial `finished_number` ended, at that step),
@@ -605,7 +609,7 @@ def publish(
             "best_trial.dvc_experiment": best.user_attrs.get(EXPERIMENT_ATTR, ""),
             "best_trial.mlflow_run": best.user_attrs.get(trial.RUN_ATTR, ""),
             **{f"best.{key}": str(value) for key, value in best.params.items()},
-            tracking.DESCRIPTION_TAG: _description(spec, best, counts),
+            tracker.DESCRIPTION_TAG: _description(spec, best, counts),
         }
         if finished_number is not None:
             client.log_metric(parent, f"best_{spec.objective}", best.value, step=finished_number)
@@ -701,7 +705,7 @@ def _slice_grid(axes, objective: str, columns: int = 3):
     return figure
 
 
-def best_report(spec: search.Search, url: str, study) -> str:
+def best_report(spec: searchfile.Search, url: str, study) -> str:
     """The study's state, its best trial and the commands that apply or rerun it."""
 
     with trial.storage_errors(url):
@@ -723,8 +727,8 @@ def best_report(spec: search.Search, url: str, study) -> str:
         f"{attributes.get(trial.RUN_ATTR, '?')[:8]}, worker {attributes.get(WORKER_ATTR)})"
     )
     lines += [f"  {key} = {value}" for key, value in best.params.items()]
-    rerun = " ".join(["dvc exp run", *search.set_params({**best.params, **spec.fixed})])
-    if tracking.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
+    rerun = " ".join(["dvc exp run", *searchfile.set_params({**best.params, **spec.fixed})])
+    if tracker.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
         lines.append(f"apply it:  dvc exp apply {name}")
     elif attributes.get(PUSHED_ATTR):
         lines.append(
@@ -735,7 +739,7 @@ def best_report(spec: search.Search, url: str, study) -> str:
             f"apply it:  not here: it ran on {attributes.get(WORKER_ATTR)} and was not pushed "
             "(tune --push REMOTE); rerun it as below"
         )
-    if tracking.git("rev-parse", "HEAD") != commit:  # the same commit and params: the same weights
+    if tracker.git("rev-parse", "HEAD") != commit:  # the same commit and params: the same weights
         rerun = f"git checkout {commit[:7]} && {rerun}"
     lines.append(f"rerun it:  {rerun}")
     return "\n".join(lines)

@@ -23,11 +23,11 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from mnist_pipeline import tracking
-from mnist_pipeline.architecture import IMAGE_SHAPE
-from mnist_pipeline.classifier import LABEL, PROBABILITY, RawImageClassifier
-from mnist_pipeline.datasets import get_spec
+from mnist_pipeline.data.datasets import get_spec
 from mnist_pipeline.errors import DataError
+from mnist_pipeline.model.architecture import IMAGE_SHAPE
+from mnist_pipeline.model.classifier import LABEL, PROBABILITY, RawImageClassifier
+from mnist_pipeline.tracking import tracker
 
 log = logging.getLogger(__name__)
 
@@ -91,15 +91,15 @@ def log_model(spec: str, weights: str, scaling: str, dataset: str, example: np.n
     # requirements above are what this model needs.
     with _environment(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", MLFLOW_UV_AUTO_DETECT="false"):
         info = mlflow.pyfunc.log_model(
-            name=tracking.RAW_IMAGE_MODEL,
+            name=tracker.RAW_IMAGE_MODEL,
             python_model=RawImageModel(),
             artifacts={SPEC: spec, WEIGHTS: weights, SCALING: scaling},
             model_config={"dataset": dataset, "class_names": list(class_names)},
-            code_paths=[str(Path(__file__).parent)],
+            code_paths=[str(Path(__file__).parents[1])],  # the whole mnist_pipeline package
             signature=signature(class_names),
             input_example=example,
             pip_requirements=requirements,
-            tags={tracking.WEIGHTS_TAG: weights_sha256, tracking.DATASET_TAG: dataset},
+            tags={tracker.WEIGHTS_TAG: weights_sha256, tracker.DATASET_TAG: dataset},
         )
     return info.model_id
 
@@ -124,7 +124,7 @@ def log_model_once(spec: str, weights: str, scaling: str, dataset: str, example:
     of evaluate logs into the same run), else logged now; returns its LoggedModel id."""
     client = mlflow.MlflowClient()
     run = client.get_run(mlflow.active_run().info.run_id)
-    logged = tracking.logged_model(client, run, weights_sha256)
+    logged = tracker.logged_model(client, run, weights_sha256)
     if logged is not None:
         return logged.model_id
     return log_model(spec, weights, scaling, dataset, example, weights_sha256)

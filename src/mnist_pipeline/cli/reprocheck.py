@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from mnist_pipeline.download import MIRROR_VARIABLE
+from mnist_pipeline.data.download import MIRROR_VARIABLE
 from mnist_pipeline.paths import METRICS, WEIGHTS
 
 UP_TO_DATE = "Data and pipelines are up to date."

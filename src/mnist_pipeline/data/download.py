@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from mnist_pipeline.architecture import IMAGE_SHAPE
-from mnist_pipeline.datasets import (
+from mnist_pipeline.data.datasets import (
     IDX_FILES,
+    IMAGE_SHAPE,
     PARTS,
     DataError,
     DatasetSpec,

@@ -30,9 +30,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mnist_pipeline import paths
+from mnist_pipeline import paths, stage
 from mnist_pipeline.errors import TrackingError, TrialPrunedError, TrialStoppedError
-from mnist_pipeline.history import EPOCH_METRICS, read_history_csv
+from mnist_pipeline.report.history import EPOCH_METRICS, read_history_csv
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,19 @@ EXPERIMENT_DESCRIPTION = (
     "after its DVC experiment (or commit and changed params); per-epoch metrics at steps 1..N, "
     "test metrics, figures and the model. Compare: tick runs, then Compare."
 )
+
+
+def lost_server(error: BaseException) -> str | None:
+    """MLflow giving up on a tracking server that went away mid-stage (its client retries
+    first; the message names the server): an outage to report in one line, not a bug."""
+    from mlflow.exceptions import MlflowException
+
+    if isinstance(error, MlflowException) and "API request to" in str(error):
+        return f"MLflow tracking failed: {error}"
+    return None
+
+
+stage.OUTAGES.append(lost_server)
 
 
 def tracking_uri() -> str:

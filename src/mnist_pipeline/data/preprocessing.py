@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
-from mnist_pipeline.architecture import IMAGE_SHAPE
+from mnist_pipeline.data.datasets import IMAGE_SHAPE
+from mnist_pipeline.errors import DataError
 
 PIXEL_MAX = 255.0
 SCALINGS = ("unit", "standardize")  # see scaling_stats
+PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
 MAX_SHIFT = 7  # pixels: a quarter of the image side; larger shifts push digits off the image
+
+
+def as_images(array: Any) -> np.ndarray:
+    """N x 28 x 28 uint8 from N x 28 x 28 or N x 784 raw pixels; anything else is a DataError
+    saying what was expected."""
+    array = np.asarray(array)
+    if array.ndim == 2 and array.shape[1] == PIXELS:
+        array = array.reshape(len(array), *IMAGE_SHAPE)
+    if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE:
+        raise DataError(
+            f"images of shape {array.shape}: expected N x 28 x 28 (or N x 784) raw pixels"
+        )
+    if array.dtype != np.uint8:
+        integral = np.issubdtype(array.dtype, np.integer)
+        if not integral or array.size and (array.min() < 0 or array.max() > PIXEL_MAX):
+            raise DataError(
+                f"images of dtype {array.dtype}: expected raw pixels, integers 0..255 (uint8), "
+                "not scaled values"
+            )
+        array = array.astype(np.uint8)
+    return array
 
 
 def flatten(images: np.ndarray) -> np.ndarray:

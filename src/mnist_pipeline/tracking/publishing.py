@@ -11,12 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnist_pipeline import paths, registry, serving, tracking
-from mnist_pipeline.datasets import sha256
+from mnist_pipeline import paths
+from mnist_pipeline.data.datasets import sha256
+from mnist_pipeline.data.preprocessing import unscale
 from mnist_pipeline.errors import ModelError
-from mnist_pipeline.evaluation import TEST_ACCURACY
-from mnist_pipeline.preprocessing import unscale
+from mnist_pipeline.report.evaluation import TEST_ACCURACY
 from mnist_pipeline.stage import read_bytes, read_json, read_npz
+from mnist_pipeline.tracking import registry, serving, tracker
 
 
 def publish_workspace(params, experiment: str) -> registry.Decision:
@@ -33,23 +34,23 @@ def complete_workspace_run(params, experiment: str) -> str:
     (logged now from their outputs where it is missing, once); returns its id."""
     import mlflow
 
-    experiment_id = tracking.connect(experiment)
+    experiment_id = tracker.connect(experiment)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
-    if tracking.evaluated_weights() != weights_sha256:
+    if tracker.evaluated_weights() != weights_sha256:
         raise ModelError(
             f"{paths.EVALUATED} is not of the weights in {paths.WEIGHTS}: run `dvc repro` "
             "first, then publish"
         )
     record = read_json(paths.raw_record(params.data.dataset))
-    with tracking.model_run(experiment_id, weights_sha256, params,
+    with tracker.model_run(experiment_id, weights_sha256, params,
                             record["content_sha256"]) as run:  # fmt: skip
         client = mlflow.MlflowClient()
         run_id = run.info.run_id
         if TEST_ACCURACY not in client.get_run(run_id).data.metrics:
-            tracking.log_evaluation()
+            tracker.log_evaluation()
         drawn = all(Path(figure).is_file() for figure in paths.FIGURES)
         if drawn and not client.list_artifacts(run_id, "figures"):
-            tracking.log_figures()
+            tracker.log_figures()
         example = read_npz(paths.PREPARED_TEST)["x"][: serving.EXAMPLE_IMAGES]
         serving.log_model_once(
             paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,

@@ -22,14 +22,14 @@ from pathlib import Path
 
 import numpy as np
 
-from mnist_pipeline.architecture import IMAGE_SHAPE
-from mnist_pipeline.classifier import as_images
-from mnist_pipeline.datasets import (
+from mnist_pipeline.data.datasets import (
     GZIP_MAGIC,
+    IMAGE_SHAPE,
     IMAGES_MAGIC,
     decompress,
     parse_idx,
 )
+from mnist_pipeline.data.preprocessing import as_images
 from mnist_pipeline.errors import DataError, MissingInputError, PipelineError
 
 AUTO, WHITE_ON_BLACK, BLACK_ON_WHITE = POLARITIES = ("auto", "white-on-black", "black-on-white")

@@ -16,7 +16,7 @@ import os
 from collections.abc import Iterator
 
 from mnist_pipeline.errors import StudyError, TrialPrunedError, TrialStoppedError
-from mnist_pipeline.tracking import store_lock
+from mnist_pipeline.tracking.tracker import store_lock
 
 TRIAL_VARIABLE = "MNIST_PIPELINE_TRIAL"
 STUDY_TAG, TRIAL_TAG = "optuna.study", "optuna.trial"

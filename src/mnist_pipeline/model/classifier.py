@@ -18,35 +18,11 @@ from typing import Any
 
 import numpy as np
 
-from mnist_pipeline.architecture import IMAGE_SHAPE
-from mnist_pipeline.errors import DataError
-from mnist_pipeline.inference import predict_proba
-from mnist_pipeline.preprocessing import PIXEL_MAX, apply_scaling, flatten
+from mnist_pipeline.data.preprocessing import apply_scaling, as_images, flatten
+from mnist_pipeline.model.inference import predict_proba
 from mnist_pipeline.stage import read_json, read_npz
 
 LABEL, PROBABILITY = "label", "probability"  # then one probability column per class name
-PIXELS = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-
-
-def as_images(array: Any) -> np.ndarray:
-    """N x 28 x 28 uint8 from N x 28 x 28 or N x 784 raw pixels; anything else is a DataError
-    saying what was expected."""
-    array = np.asarray(array)
-    if array.ndim == 2 and array.shape[1] == PIXELS:
-        array = array.reshape(len(array), *IMAGE_SHAPE)
-    if array.ndim != 3 or array.shape[1:] != IMAGE_SHAPE:
-        raise DataError(
-            f"images of shape {array.shape}: expected N x 28 x 28 (or N x 784) raw pixels"
-        )
-    if array.dtype != np.uint8:
-        integral = np.issubdtype(array.dtype, np.integer)
-        if not integral or array.size and (array.min() < 0 or array.max() > PIXEL_MAX):
-            raise DataError(
-                f"images of dtype {array.dtype}: expected raw pixels, integers 0..255 (uint8), "
-                "not scaled values"
-            )
-        array = array.astype(np.uint8)
-    return array
 
 
 @dataclass(frozen=True)

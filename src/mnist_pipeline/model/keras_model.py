@@ -10,14 +10,14 @@ from typing import Any
 
 import keras
 
-from mnist_pipeline.architecture import (
+from mnist_pipeline.errors import DataError
+from mnist_pipeline.model.architecture import (
     LR_SCHEDULES,
     OPTIMIZERS,
     dropout_layer_name,
     layer_names,
     weight_key,
 )
-from mnist_pipeline.errors import DataError
 
 
 def build_model(spec: dict[str, Any]) -> keras.Sequential:

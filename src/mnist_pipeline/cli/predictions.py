@@ -19,9 +19,9 @@ from typing import Any
 import numpy as np
 
 from mnist_pipeline import paths
-from mnist_pipeline.classifier import LABEL, PROBABILITY, RawImageClassifier
-from mnist_pipeline.datasets import get_spec
+from mnist_pipeline.data.datasets import get_spec
 from mnist_pipeline.errors import ModelError
+from mnist_pipeline.model.classifier import LABEL, PROBABILITY, RawImageClassifier
 
 INPUT = "input"  # the first column: which file (and which image in it)
 FORMATS = ("table", "json", "csv")
@@ -37,17 +37,17 @@ def workspace_model(dataset: str) -> Callable[[np.ndarray], Any]:
 def mlflow_model(uri: str) -> Callable[[np.ndarray], Any]:
     """The raw-image MLflow model at `uri`; ModelError if there is none or it takes other
     input (the Keras model takes scaled N x 784 floats)."""
-    from mnist_pipeline import tracking
+    from mnist_pipeline.tracking import tracker
 
     # A 0.5 MB model: MLflow's "Downloading artifacts" bars would only clutter the answer.
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     import mlflow
     from mlflow.exceptions import MlflowException
 
-    store = tracking.tracking_uri()
-    tracking.check_reachable(store)
+    store = tracker.tracking_uri()
+    tracker.check_reachable(store)
     mlflow.set_tracking_uri(store)
-    from mnist_pipeline.serving import input_schema
+    from mnist_pipeline.tracking.serving import input_schema
 
     try:
         # Its MLmodel first: a model of other input (the Keras one) is refused unloaded.

@@ -13,9 +13,9 @@ import time
 
 import numpy as np
 
+from mnist_pipeline.data.preprocessing import shift_images
 from mnist_pipeline.errors import ParamsError
-from mnist_pipeline.history import EPOCH_METRICS
-from mnist_pipeline.preprocessing import shift_images
+from mnist_pipeline.report.history import EPOCH_METRICS
 
 log = logging.getLogger(__name__)
 

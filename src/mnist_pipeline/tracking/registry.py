@@ -28,8 +28,8 @@ import logging
 from dataclasses import dataclass
 
 from mnist_pipeline.errors import ModelError
-from mnist_pipeline.evaluation import TEST_ACCURACY
-from mnist_pipeline.tracking import (
+from mnist_pipeline.report.evaluation import TEST_ACCURACY
+from mnist_pipeline.tracking.tracker import (
     COMMIT_TAG,
     DATASET_SHA_TAG,
     DATASET_TAG,

@@ -8,7 +8,7 @@ import sys
 
 
 def _scratch(arguments: argparse.Namespace) -> int:
-    from mnist_pipeline.scratch import gradient_report
+    from mnist_pipeline.model.scratch import gradient_report
 
     print(json.dumps(gradient_report(arguments.seed), indent=2, sort_keys=True))
     return 0
@@ -17,7 +17,7 @@ def _scratch(arguments: argparse.Namespace) -> int:
 def _check_repro(arguments: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mnist_pipeline.reprocheck import check_repro
+    from mnist_pipeline.cli.reprocheck import check_repro
 
     return check_repro(
         Path(arguments.repo).resolve(), arguments.exp_param, arguments.tolerance,
@@ -28,15 +28,15 @@ def _check_repro(arguments: argparse.Namespace) -> int:
 def _diff(arguments: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from mnist_pipeline import rundiff, tracking
-    from mnist_pipeline.figures import png_bytes
     from mnist_pipeline.params import load_params
+    from mnist_pipeline.report.figures import png_bytes
+    from mnist_pipeline.tracking import rundiff, tracker
 
     if len(arguments.runs) > 2:
         raise rundiff.RunError(f"at most two runs to compare, got {len(arguments.runs)}")
     experiment = arguments.experiment or load_params().tracking.experiment
-    uri = tracking.tracking_uri()
-    tracking.check_reachable(uri)
+    uri = tracker.tracking_uri()
+    tracker.check_reachable(uri)
     from mlflow import MlflowClient
 
     client = MlflowClient(uri)
@@ -60,7 +60,7 @@ def _diff(arguments: argparse.Namespace) -> int:
 def _exps(arguments: argparse.Namespace) -> int:
     import shutil
 
-    from mnist_pipeline import expshow
+    from mnist_pipeline.cli import expshow
 
     options = ["--all-commits"] if arguments.all_commits else []
     options += ["--rev", arguments.rev] if arguments.rev else []
@@ -72,7 +72,8 @@ def _exps(arguments: argparse.Namespace) -> int:
 
 
 def _predict(arguments: argparse.Namespace) -> int:
-    from mnist_pipeline import images, predictions
+    from mnist_pipeline.cli import predictions
+    from mnist_pipeline.data import images
 
     names, batch, unreadable = images.read_each(
         arguments.files, arguments.polarity, arguments.center, arguments.key
@@ -95,16 +96,16 @@ def _predict(arguments: argparse.Namespace) -> int:
 def _registry_run(arguments: argparse.Namespace, register: bool):
     """(client, registered model name, the run's version, run id) for `promote` and `demote`;
     `register`: make a version of the run's raw-image model if the registry has none."""
-    from mnist_pipeline import registry, tracking
     from mnist_pipeline.errors import ModelError
     from mnist_pipeline.params import load_params
+    from mnist_pipeline.tracking import registry, tracker
 
     params = load_params()
     client, run_id = _find_run(arguments.run, arguments.experiment or params.tracking.experiment)
     run = client.get_run(run_id)
     tags = run.data.tags
     name = params.registry.registered_name(tags.get(registry.DATASET_TAG, params.data.dataset))
-    version = registry.find_version(client, name, tags.get(tracking.WEIGHTS_TAG),
+    version = registry.find_version(client, name, tags.get(tracker.WEIGHTS_TAG),
                                     tags.get(registry.DATASET_SHA_TAG))  # fmt: skip
     if version is None and register:
         version = registry.register_run_model(client, name, run)
@@ -119,8 +120,8 @@ def _registry_run(arguments: argparse.Namespace, register: bool):
 def _publish(arguments: argparse.Namespace) -> int:
     """Register a model as a version and let the gate decide on the champion: the workspace's
     (its run completed first), or RUN's."""
-    from mnist_pipeline import publishing, registry
     from mnist_pipeline.params import load_params
+    from mnist_pipeline.tracking import publishing, registry
 
     params = load_params()
     experiment = arguments.experiment or params.tracking.experiment
@@ -135,10 +136,10 @@ def _publish(arguments: argparse.Namespace) -> int:
 
 def _find_run(reference: str, experiment: str):
     """(client, run id) of a run reference in the experiment, or a RunError."""
-    from mnist_pipeline import rundiff, tracking
+    from mnist_pipeline.tracking import rundiff, tracker
 
-    uri = tracking.tracking_uri()
-    tracking.check_reachable(uri)
+    uri = tracker.tracking_uri()
+    tracker.check_reachable(uri)
     import mlflow
 
     mlflow.set_tracking_uri(uri)
@@ -160,7 +161,7 @@ def _demote(arguments: argparse.Namespace) -> int:
 
 def _move_champion(arguments: argparse.Namespace, register: bool) -> int:
     """`promote` (register=True) or `demote` a run's version, and record it on the run."""
-    from mnist_pipeline import registry
+    from mnist_pipeline.tracking import registry
 
     client, name, version, run_id = _registry_run(arguments, register=register)
     move = registry.promote if register else registry.demote
@@ -178,14 +179,14 @@ def _ui(arguments: argparse.Namespace) -> int:
     import subprocess
     import time
 
-    from mnist_pipeline import tracking
     from mnist_pipeline.params import load_params
+    from mnist_pipeline.tracking import tracker
 
     experiment = arguments.experiment or load_params().tracking.experiment
-    uri = tracking.tracking_uri()
+    uri = tracker.tracking_uri()
     served = uri.startswith("sqlite:")
     base = f"http://{arguments.host}:{arguments.port}" if served else uri.rstrip("/")
-    tracking.check_reachable(uri)
+    tracker.check_reachable(uri)
     from mlflow import MlflowClient
 
     found = MlflowClient(uri).get_experiment_by_name(experiment)
@@ -203,10 +204,10 @@ def _ui(arguments: argparse.Namespace) -> int:
         deadline = time.monotonic() + 180  # the UI takes 10-30 s to start on a busy machine
         while server.poll() is None:
             try:
-                tracking.check_reachable(base, timeout=2)
-            except tracking.TrackingError:
+                tracker.check_reachable(base, timeout=2)
+            except tracker.TrackingError:
                 if time.monotonic() > deadline:
-                    raise tracking.TrackingError(
+                    raise tracker.TrackingError(
                         f"mlflow ui did not answer at {base} in 180 s"
                     ) from None
                 time.sleep(0.5)
@@ -226,8 +227,8 @@ def _ui(arguments: argparse.Namespace) -> int:
 def _tune(arguments: argparse.Namespace) -> int:
     import signal
 
-    from mnist_pipeline import tuning
     from mnist_pipeline.errors import PipelineError
+    from mnist_pipeline.search import tuning
 
     # Ctrl-C and SIGTERM stop the trial too. SIGINT is set even though it is Python's
     # default: started in the background by a script, the worker inherits it ignored, and so
@@ -255,8 +256,9 @@ def _config(arguments: argparse.Namespace) -> int:
 
     import yaml
 
-    from mnist_pipeline import configs, paths, search
+    from mnist_pipeline import configs, paths
     from mnist_pipeline.errors import ParamsError
+    from mnist_pipeline.search import searchfile
 
     configurations = configs.load_configs()
     if arguments.markdown:
@@ -265,7 +267,7 @@ def _config(arguments: argparse.Namespace) -> int:
     elif arguments.name is None:
         raise ParamsError(f"name a configuration (one of {list(configurations)}) or --markdown")
     else:
-        print(shlex.join(search.set_params(configs.named(configurations, arguments.name))))
+        print(shlex.join(searchfile.set_params(configs.named(configurations, arguments.name))))
     return 0
 
 
@@ -294,7 +296,8 @@ def _add_experiment_option(command: argparse.ArgumentParser) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from mnist_pipeline import images, predictions
+    from mnist_pipeline.cli import predictions
+    from mnist_pipeline.data import images
 
     parser = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)

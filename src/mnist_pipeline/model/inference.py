@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from mnist_pipeline.architecture import LAYER_KEYS, SPEC_KEYS, layer_names, weight_key
 from mnist_pipeline.errors import DataError
+from mnist_pipeline.model.architecture import LAYER_KEYS, SPEC_KEYS, layer_names, weight_key
 
 # architecture.ACTIVATIONS in numpy (tests check both that the names match and the values
 # match Keras's).

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mnist_pipeline.architecture import IMAGE_SHAPE
 from mnist_pipeline.errors import DataError
 
+IMAGE_SHAPE = (28, 28)  # rows, columns: the images the 784 inputs are the pixels of
 IMAGES_MAGIC = 2051  # IDX: unsigned byte, 3 dimensions
 LABELS_MAGIC = 2049  # IDX: unsigned byte, 1 dimension
 GZIP_MAGIC = b"\x1f\x8b"

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnist_pipeline.errors import RunError
-from mnist_pipeline.evaluation import TEST_METRICS
-from mnist_pipeline.history import EPOCH_METRICS
-from mnist_pipeline.tracking import EXPERIMENT_TAG, WEIGHTS_TAG
+from mnist_pipeline.report.evaluation import TEST_METRICS
+from mnist_pipeline.report.history import EPOCH_METRICS
+from mnist_pipeline.tracking.tracker import EXPERIMENT_TAG, WEIGHTS_TAG
 
 IDENTITY_TAGS = {"dataset": "dataset_sha256", "weights": WEIGHTS_TAG, "code": "git_commit"}
 SHORT_ID = 8  # how many characters of a run id people see (and type)
@@ -259,7 +259,7 @@ def render_json(diff: dict[str, Any]) -> str:
 
 def curves_figure(a: RunRecord, b: RunRecord):
     """Both runs' loss and accuracy per epoch: train solid, validation dashed."""
-    from mnist_pipeline.figures import plt
+    from mnist_pipeline.report.figures import plt
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
     for axis, metric, label in ((axes[0], "loss", "Cross-entropy loss"),

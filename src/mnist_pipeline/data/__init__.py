@@ -1,0 +1,1 @@
+"""The data: datasets and their download, splitting and scaling, image files people give."""

@@ -1,0 +1,1 @@
+"""The model: its architecture, the Keras model and its training, numpy inference."""

@@ -1,0 +1,1 @@
+"""What a run produces besides weights: test metrics, per-epoch history, figures."""
