@@ -51,7 +51,7 @@ def main() -> None:
         tracker.log_dataset(f"{params.data.dataset}-val", val, content_digest(val), "validation")
         epochs = training.fit(
             model, train, val, params.train.epochs, params.train.batch_size,
-            callbacks=[tracker.epoch_metrics_callback()]
+            callbacks=[tracker.EpochMetrics()]
             + ([trial.epoch_callback(link, run.info.run_id)] if link else []),
             max_shift=params.train.augment_shift, seed=params.seed,
         )  # fmt: skip
@@ -64,7 +64,8 @@ def main() -> None:
 
         tracker.tag_weights(sha256(weights))
         tracker.log_training_outputs()
-        tracker.log_keras_model(model, spec["input_dim"], spec["num_classes"], len(epochs))
+        shape = spec["input_dim"], spec["num_classes"]
+        tracker.log_keras_model(model, *shape, len(epochs), mlp.requirements())
 
 
 if __name__ == "__main__":

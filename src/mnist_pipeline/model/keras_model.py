@@ -6,6 +6,7 @@ trained model, and numpy inference (`inference.py`) reads the same two files.
 
 from __future__ import annotations
 
+import importlib.metadata
 from typing import Any
 
 import keras
@@ -91,3 +92,13 @@ def summary_text(model: keras.Model) -> str:
     lines: list[str] = []
     model.summary(print_fn=lambda line, *args, **kwargs: lines.append(line), line_length=80)
     return "\n".join(lines).rstrip() + "\n"
+
+
+def requirements() -> list[str]:
+    """The pip requirements of a saved model: this Keras and its backend, pinned (tracking
+    logs the model with them instead of inferring them, seconds in a subprocess)."""
+    backend_packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}
+    return [f"keras=={keras.__version__}"] + [
+        f"{package}=={importlib.metadata.version(package)}"
+        for package in backend_packages.get(keras.backend.backend(), [])
+    ]

@@ -99,14 +99,34 @@ def total_steps(examples: int, batch_size: int, epochs: int) -> int:
     return math.ceil(examples / batch_size) * epochs
 
 
+def keras_callback(listener):
+    """`listener` as a Keras callback: its on_train_begin() (if any) and on_epoch_end(epoch,
+    logs) (epoch from 0, as Keras counts) called during fit. Tracking and the search hook into
+    fit this way without importing keras, which only model/ does (pyproject.toml's contracts)."""
+    import keras
+
+    if isinstance(listener, keras.callbacks.Callback):
+        return listener
+
+    class Forward(keras.callbacks.Callback):
+        def on_train_begin(self, logs=None):
+            getattr(listener, "on_train_begin", lambda: None)()
+
+        def on_epoch_end(self, epoch, logs=None):
+            listener.on_epoch_end(epoch, logs or {})
+
+    return Forward()
+
+
 def fit(
     model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=(),
     max_shift: int = 0, seed: int = 0,
 ) -> list[dict]:  # fmt: skip
     """Fit on train with val as validation data; one dict per epoch (history.HISTORY_COLUMNS),
-    epochs numbered 1..N as Keras prints them. `max_shift` > 0: each epoch sees every
-    training image shifted at random by up to that many pixels (`shifted_batches`). Logs the
-    fit's wall time (not an output: it varies from run to run)."""
+    epochs numbered 1..N as Keras prints them. `callbacks`: Keras callbacks or listeners
+    (`keras_callback`). `max_shift` > 0: each epoch sees every training image shifted at
+    random by up to that many pixels (`shifted_batches`). Logs the fit's wall time (not an
+    output: it varies from run to run)."""
     labels = one_hot(train["y"])
     if max_shift > 0:
         data = {"x": shifted_batches(train["x"], labels, batch_size, max_shift, seed)}
@@ -118,7 +138,7 @@ def fit(
         **data,
         validation_data=(val["x"], one_hot(val["y"])),
         epochs=epochs,
-        callbacks=list(callbacks),
+        callbacks=[keras_callback(callback) for callback in callbacks],
         verbose=2,  # one line per epoch: readable in `dvc repro` logs
     )
     seconds = time.perf_counter() - start

@@ -64,10 +64,9 @@ def make_pruner(name: str, warmup_epochs: int, startup_trials: int = 2):
 
 
 def epoch_callback(link: TrialLink, run_id: str):
-    """A Keras callback reporting the objective each epoch (step = epoch, 1..N) and stopping
-    the fit with TrialPrunedError when the study prunes the trial, TrialStoppedError when it
-    has ended it."""
-    import keras
+    """A fit listener (model.training.keras_callback) reporting the objective each epoch
+    (step = epoch, 1..N) and stopping the fit with TrialPrunedError when the study prunes the
+    trial, TrialStoppedError when it has ended it."""
     import optuna
 
     storage = open_storage(link.storage)
@@ -83,18 +82,18 @@ def epoch_callback(link: TrialLink, run_id: str):
         return TrialStoppedError(f"trial {link.number} of study {link.study} was ended "
                                  f"({state}) while it ran: stopped at epoch {step}")  # fmt: skip
 
-    class Report(keras.callbacks.Callback):
-        def on_train_begin(self, logs=None):
+    class Report:
+        def on_train_begin(self):
             with storage_errors(link.storage):
                 try:
                     storage.set_trial_user_attr(link.trial_id, RUN_ATTR, run_id)
                 except optuna.exceptions.UpdateFinishedTrialError:
                     raise ended(0) from None
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_epoch_end(self, epoch: int, logs: dict):
             with storage_errors(link.storage):
                 try:
-                    self._report(epoch + 1, float((logs or {})[link.metric]))
+                    self._report(epoch + 1, float(logs[link.metric]))
                 except optuna.exceptions.UpdateFinishedTrialError:  # ended meanwhile
                     raise ended(epoch + 1) from None
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import importlib.metadata
 import json
 import logging
 import os
@@ -383,20 +382,16 @@ def model_run(experiment_id: str, weights_sha256: str, params, dataset_sha256: s
 # What a run holds.
 
 
-def epoch_metrics_callback():
-    """A Keras callback logging the per-epoch metrics at step = the epoch as Keras prints
-    it ("Epoch 3/10" is step 3). Not `mlflow.keras.MlflowCallback`: it numbers epochs from
-    0 and logs 16 `optimizer_*` params that duplicate params.yaml's."""
-    import keras
-    import mlflow
+class EpochMetrics:
+    """A fit listener (model.training.keras_callback) logging the per-epoch metrics at step =
+    the epoch as Keras prints it ("Epoch 3/10" is step 3). Not `mlflow.keras.MlflowCallback`:
+    it numbers epochs from 0 and logs 16 `optimizer_*` params that duplicate params.yaml's."""
 
-    class EpochMetrics(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            logs = logs or {}
-            mlflow.log_metrics({name: float(logs[name]) for name in EPOCH_METRICS if name in logs},
-                               step=epoch + 1)  # fmt: skip
+    def on_epoch_end(self, epoch: int, logs: dict) -> None:
+        import mlflow
 
-    return EpochMetrics()
+        metrics = {name: float(logs[name]) for name in EPOCH_METRICS if name in logs}
+        mlflow.log_metrics(metrics, step=epoch + 1)
 
 
 def log_dataset(name: str, split: dict, digest: str, context: str) -> None:
@@ -408,11 +403,13 @@ def log_dataset(name: str, split: dict, digest: str, context: str) -> None:
     mlflow.log_input(dataset, context=context)
 
 
-def log_keras_model(model, input_dim: int, num_classes: int, epochs: int) -> None:
-    """Log the model loadable by `mlflow.pyfunc.load_model`: float32 N x input_dim in,
-    class probabilities out, with the final epoch's metrics (step `epochs`). Requirements
-    are given, not inferred (inference re-imports the model in a subprocess, seconds)."""
-    import keras
+def log_keras_model(
+    model, input_dim: int, num_classes: int, epochs: int, requirements: list[str]
+) -> None:
+    """Log the Keras `model` (through mlflow.keras: this module never imports keras) loadable
+    by `mlflow.pyfunc.load_model`: float32 N x input_dim in, class probabilities out, with the
+    final epoch's metrics (step `epochs`). `requirements`: given, not inferred (inference
+    re-imports the model in a subprocess, seconds)."""
     import mlflow
     import numpy as np
     from mlflow.models import ModelSignature
@@ -422,11 +419,6 @@ def log_keras_model(model, input_dim: int, num_classes: int, epochs: int) -> Non
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, input_dim))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes))]),
     )
-    backend_packages = {"tensorflow": ["tensorflow"], "jax": ["jax", "jaxlib"]}
-    requirements = [f"keras=={keras.__version__}"] + [
-        f"{package}=={importlib.metadata.version(package)}"
-        for package in backend_packages.get(keras.backend.backend(), [])
-    ]
     mlflow.keras.log_model(model, name=KERAS_MODEL, signature=signature,
                            pip_requirements=requirements, step=epochs)  # fmt: skip
 
