@@ -35,19 +35,12 @@ def _diff(arguments: argparse.Namespace) -> int:
     if len(arguments.runs) > 2:
         raise rundiff.RunError(f"at most two runs to compare, got {len(arguments.runs)}")
     experiment = arguments.experiment or load_params().tracking.experiment
-    uri = tracker.tracking_uri()
-    tracker.check_reachable(uri)
-    from mlflow import MlflowClient
-
-    client = MlflowClient(uri)
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise rundiff.RunError(f"no experiment {experiment!r} in the tracking store {uri}")
+    client, experiment_id = tracker.open_experiment(experiment)
     references = arguments.runs
     if len(references) == 1:
         references = [*references, "latest"]  # one run: compare it with the newest
-    ids = rundiff.resolve(client, found.experiment_id, references)
-    a, b = (rundiff.fetch_run(client, run_id, found.experiment_id) for run_id in ids)
+    ids = rundiff.resolve(client, experiment_id, references)
+    a, b = (rundiff.fetch_run(client, run_id, experiment_id) for run_id in ids)
     diff = rundiff.compare(a, b, all_params=arguments.all)
     render = {"table": rundiff.render_text, "markdown": rundiff.render_markdown,
               "json": rundiff.render_json}[arguments.format]  # fmt: skip
@@ -80,7 +73,9 @@ def _predict(arguments: argparse.Namespace) -> int:
     )
     if names or not unreadable:  # all unreadable: no model to load
         if arguments.model:
-            model = predictions.mlflow_model(arguments.model)
+            from mnist_pipeline.tracking import serving
+
+            model = serving.load_model(arguments.model)
         else:
             from mnist_pipeline.params import load_params
 
@@ -138,16 +133,8 @@ def _find_run(reference: str, experiment: str):
     """(client, run id) of a run reference in the experiment, or a RunError."""
     from mnist_pipeline.tracking import rundiff, tracker
 
-    uri = tracker.tracking_uri()
-    tracker.check_reachable(uri)
-    import mlflow
-
-    mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient()
-    found = client.get_experiment_by_name(experiment)
-    if found is None:
-        raise rundiff.RunError(f"no experiment {experiment!r} in the tracking store {uri}")
-    (run_id,) = rundiff.resolve(client, found.experiment_id, [reference])
+    client, experiment_id = tracker.open_experiment(experiment)
+    (run_id,) = rundiff.resolve(client, experiment_id, [reference])
     return client, run_id
 
 
@@ -186,11 +173,8 @@ def _ui(arguments: argparse.Namespace) -> int:
     uri = tracker.tracking_uri()
     served = uri.startswith("sqlite:")
     base = f"http://{arguments.host}:{arguments.port}" if served else uri.rstrip("/")
-    tracker.check_reachable(uri)
-    from mlflow import MlflowClient
-
-    found = MlflowClient(uri).get_experiment_by_name(experiment)
-    page = f"#/experiments/{found.experiment_id}/runs" if found else "#/experiments"
+    found = tracker.find_experiment(experiment)  # checks the store answers first
+    page = f"#/experiments/{found}/runs" if found else "#/experiments"
     page += "?workflowType=machine_learning"  # not the GenAI view (traces, prompts)
     url = f"{base}/{page}"
     if not served:

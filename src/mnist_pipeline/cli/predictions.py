@@ -3,7 +3,7 @@
 The workspace's model (models/, prepare's scaling.json, the dataset in params.yaml) needs
 neither MLflow nor TensorFlow; any MLflow model URI (`models:/<name>@champion`,
 `models:/<name>/3`, `runs:/<run id>/model`, `models:/<model id>`, a local folder) is loaded
-with `mlflow.pyfunc.load_model` from the project's tracking store or MLFLOW_TRACKING_URI.
+by tracking.serving.load_model from the project's tracking store or MLFLOW_TRACKING_URI.
 Both give the same table (classifier.prediction_table).
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,7 +19,6 @@ import numpy as np
 
 from mnist_pipeline import paths
 from mnist_pipeline.data.datasets import get_spec
-from mnist_pipeline.errors import ModelError
 from mnist_pipeline.model.classifier import LABEL, PROBABILITY, RawImageClassifier
 
 INPUT = "input"  # the first column: which file (and which image in it)
@@ -32,49 +30,6 @@ def workspace_model(dataset: str) -> Callable[[np.ndarray], Any]:
     return RawImageClassifier.from_files(
         paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, get_spec(dataset).class_names
     ).predict
-
-
-def mlflow_model(uri: str) -> Callable[[np.ndarray], Any]:
-    """The raw-image MLflow model at `uri`; ModelError if there is none or it takes other
-    input (the Keras model takes scaled N x 784 floats)."""
-    from mnist_pipeline.tracking import tracker
-
-    # A 0.5 MB model: MLflow's "Downloading artifacts" bars would only clutter the answer.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-    import mlflow
-    from mlflow.exceptions import MlflowException
-
-    store = tracker.tracking_uri()
-    tracker.check_reachable(store)
-    mlflow.set_tracking_uri(store)
-    from mnist_pipeline.tracking.serving import input_schema
-
-    try:
-        # Its MLmodel first: a model of other input (the Keras one) is refused unloaded.
-        takes = mlflow.models.get_model_info(uri).signature
-        takes = takes.inputs if takes else None
-        if takes != input_schema():
-            raise ModelError(
-                f"{uri}: takes {takes}, not raw images {input_schema()}: use the `model` of a "
-                "run (runs:/<run id>/model) or models:/<name>@champion"
-            )
-        model = mlflow.pyfunc.load_model(uri)
-    except (MlflowException, OSError) as error:
-        raise ModelError(f"{uri}: no model to load there ({_first_line(error)})") from None
-
-    def predict(images: np.ndarray):
-        try:
-            return model.predict(images)
-        except MlflowException as error:
-            raise ModelError(f"{uri}: {_first_line(error)}") from None
-
-    return predict
-
-
-def _first_line(error: BaseException) -> str:
-    """MLflow's messages can run to the whole input array: keep the part that says why."""
-    message = getattr(error, "message", None) or str(error)
-    return message.rsplit("Error: ", 1)[-1].strip().splitlines()[0]
 
 
 def records(names: list[str], table) -> list[dict[str, Any]]:

@@ -19,7 +19,6 @@ worker that looks fails its trial and queues the same params again.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import os
@@ -240,8 +239,6 @@ def parent_run(client, spec: searchfile.Search, parent: str):
 
 
 def _create_parent(client, experiment_id: str, spec: searchfile.Search, url: str) -> str:
-    from mlflow.entities import Param
-
     worker_tag, started = _worker_record()  # at creation: the parent never runs without one
     run = client.create_run(
         experiment_id,
@@ -264,7 +261,7 @@ def _create_parent(client, experiment_id: str, spec: searchfile.Search, url: str
         **{f"space.{d.key}": d.describe() for d in spec.space},
         **{f"fixed.{key}": value for key, value in spec.fixed.items()},
     }
-    client.log_batch(run.info.run_id, params=[Param(k, str(v)) for k, v in described.items()])
+    tracker.log_params_to(client, run.info.run_id, described)
     return run.info.run_id
 
 
@@ -277,8 +274,6 @@ def tune(
 ) -> int:
     """Run trials of the study until it has n_trials (or `trials`) finished ones; 0 when it
     has."""
-    import mlflow
-
     from mnist_pipeline.params import load_params
 
     root = paths.project_root()
@@ -294,7 +289,7 @@ def tune(
     _quiet_heartbeat(url)
     store = open_storage(url)  # first: an unreachable database stops the worker here
     experiment_id = tracker.connect(params.tracking.experiment)
-    client = mlflow.MlflowClient()
+    client = tracker.client()
     study, created = open_study(spec, store, url)
     worker = Worker(spec, url, store, study, client, root, push, out)
     status = "KILLED"
@@ -328,8 +323,6 @@ def best(
     """`tune --best`: the study's best trial; a parent run its dead workers left RUNNING is
     ended first (end_dead_workers). `register`: publish the best trial's model, the one way a
     search reaches the registry (its trials never do)."""
-    import mlflow
-
     from mnist_pipeline.params import load_params
     from mnist_pipeline.tracking import registry
 
@@ -343,7 +336,7 @@ def best(
     params = load_params(paths.project_root() / "params.yaml")
     if parent or register:
         tracker.connect(params.tracking.experiment)
-        client = mlflow.MlflowClient()
+        client = tracker.client()
     if parent:
         parent_run(client, spec, parent)
         with trial.storage_errors(url):
@@ -370,7 +363,6 @@ def end_dead_workers(study, storage, spec: searchfile.Search, client, parent: st
     KILLED, its trial counts updated. Workers on other hosts cannot be checked here (as
     tracker.end_dead_runs): their trials wait for the heartbeat. Returns what was done."""
     import optuna
-    from mlflow.exceptions import MlflowException
     from optuna.trial import TrialState
 
     run = client.get_run(parent)
@@ -394,8 +386,7 @@ def end_dead_workers(study, storage, spec: searchfile.Search, client, parent: st
                 f"trial {frozen.number}: its worker {worker} is gone: failed, queued again"
             )
     for worker in dead:
-        with contextlib.suppress(MlflowException):  # another process removed it first
-            client.delete_tag(parent, WORKER_TAG + worker)
+        tracker.remove_tag(client, parent, WORKER_TAG + worker)  # or another process did
     if run.info.status == "RUNNING" and set(workers) <= dead:
         publish(study, spec, client, parent)
         client.set_terminated(parent, status="KILLED")
@@ -579,11 +570,9 @@ class Worker:
     def close_parent(self, status: str) -> None:
         """End the parent run when no trial of the study runs any more (the last worker out
         does it); FINISHED when the study has all its trials. A resumed study reopens it."""
-        from mlflow.exceptions import MlflowException
         from optuna.trial import TrialState
 
-        with contextlib.suppress(MlflowException):  # the tracking server is gone
-            self.client.delete_tag(self.parent, _worker_record()[0])
+        tracker.remove_tag(self.client, self.parent, _worker_record()[0])  # or the server is gone
         try:
             running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         except Exception:  # the storage is gone: every worker stops, nothing runs any more
@@ -613,9 +602,7 @@ def publish(
         }
         if finished_number is not None:
             client.log_metric(parent, f"best_{spec.objective}", best.value, step=finished_number)
-    from mlflow.entities import RunTag
-
-    client.log_batch(parent, tags=[RunTag(key, value) for key, value in tags.items()])
+    tracker.set_tags_on(client, parent, tags)
     import matplotlib.pyplot as plt
 
     for name, figure in search_figures(study, spec.objective, counts["complete"]).items():

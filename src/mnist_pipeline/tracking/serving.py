@@ -16,15 +16,16 @@ import contextlib
 import importlib.metadata
 import logging
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 
 from mnist_pipeline.data.datasets import get_spec
-from mnist_pipeline.errors import DataError
+from mnist_pipeline.errors import DataError, ModelError
 from mnist_pipeline.model.architecture import IMAGE_SHAPE
 from mnist_pipeline.model.classifier import LABEL, PROBABILITY, RawImageClassifier
 from mnist_pipeline.tracking import tracker
@@ -128,3 +129,39 @@ def log_model_once(spec: str, weights: str, scaling: str, dataset: str, example:
     if logged is not None:
         return logged.model_id
     return log_model(spec, weights, scaling, dataset, example, weights_sha256)
+
+
+def load_model(uri: str) -> Callable[[np.ndarray], Any]:
+    """The raw-image MLflow model at `uri`; ModelError if there is none or it takes other
+    input (the Keras model takes scaled N x 784 floats)."""
+    # A 0.5 MB model: MLflow's "Downloading artifacts" bars would only clutter the answer.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    store = tracker.tracking_uri()
+    tracker.check_reachable(store)
+    mlflow.set_tracking_uri(store)
+    try:
+        # Its MLmodel first: a model of other input (the Keras one) is refused unloaded.
+        takes = mlflow.models.get_model_info(uri).signature
+        takes = takes.inputs if takes else None
+        if takes != input_schema():
+            raise ModelError(
+                f"{uri}: takes {takes}, not raw images {input_schema()}: use the `model` of a "
+                "run (runs:/<run id>/model) or models:/<name>@champion"
+            )
+        model = mlflow.pyfunc.load_model(uri)
+    except (MlflowException, OSError) as error:
+        raise ModelError(f"{uri}: no model to load there ({_first_line(error)})") from None
+
+    def predict(images: np.ndarray):
+        try:
+            return model.predict(images)
+        except MlflowException as error:
+            raise ModelError(f"{uri}: {_first_line(error)}") from None
+
+    return predict
+
+
+def _first_line(error: BaseException) -> str:
+    """MLflow's messages can run to the whole input array: keep the part that says why."""
+    message = getattr(error, "message", None) or str(error)
+    return message.rsplit("Error: ", 1)[-1].strip().splitlines()[0]

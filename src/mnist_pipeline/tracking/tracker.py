@@ -30,7 +30,12 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import paths, stage
-from mnist_pipeline.errors import TrackingError, TrialPrunedError, TrialStoppedError
+from mnist_pipeline.errors import (
+    RunError,
+    TrackingError,
+    TrialPrunedError,
+    TrialStoppedError,
+)
 from mnist_pipeline.report.history import EPOCH_METRICS, read_history_csv
 
 log = logging.getLogger(__name__)
@@ -117,6 +122,35 @@ def connect(experiment: str) -> str:
     return experiment_id
 
 
+def find_experiment(experiment: str) -> str | None:
+    """The id of `experiment` in the project's store (checked reachable first), or None; for
+    the commands that read runs (connect creates the experiment, these do not)."""
+    import mlflow
+
+    uri = tracking_uri()
+    check_reachable(uri)
+    mlflow.set_tracking_uri(uri)
+    found = mlflow.get_experiment_by_name(experiment)
+    return found.experiment_id if found else None
+
+
+def open_experiment(experiment: str) -> tuple[Any, str]:
+    """(MlflowClient, experiment id) of an existing experiment; RunError if there is none."""
+    import mlflow
+
+    experiment_id = find_experiment(experiment)
+    if experiment_id is None:
+        raise RunError(f"no experiment {experiment!r} in the tracking store {tracking_uri()}")
+    return mlflow.MlflowClient(), experiment_id
+
+
+def client():
+    """An MlflowClient on the store `connect` pointed MLflow at."""
+    import mlflow
+
+    return mlflow.MlflowClient()
+
+
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Serialize first use of an embedded store across processes: parallel experiments
@@ -153,6 +187,33 @@ def _experiment_id(mlflow, uri: str, experiment: str) -> str:
         if error.error_code != "RESOURCE_ALREADY_EXISTS":
             raise
         return mlflow.get_experiment_by_name(experiment).experiment_id
+
+
+# Runs by id, for the search's parent run (no active run there: several workers share it).
+
+
+def log_params_to(client, run_id: str, params: dict[str, Any]) -> None:
+    from mlflow.entities import Param
+
+    client.log_batch(run_id, params=[Param(key, str(value)) for key, value in params.items()])
+
+
+def set_tags_on(client, run_id: str, tags: dict[str, str]) -> None:
+    from mlflow.entities import RunTag
+
+    client.log_batch(run_id, tags=[RunTag(key, value) for key, value in tags.items()])
+
+
+def remove_tag(client, run_id: str, key: str) -> bool:
+    """Delete a run's tag; False when MLflow refuses (the tag gone already, removed by another
+    process, or the tracking server gone): the caller goes on either way."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.delete_tag(run_id, key)
+    except MlflowException:
+        return False
+    return True
 
 
 # Run state: a run whose process died (SIGKILL, out of memory) stays RUNNING in MLflow.
