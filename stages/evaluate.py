@@ -1,7 +1,7 @@
 """DVC stage `evaluate`: test-set metrics of the trained model, logged into its MLflow run;
 the raw-image model logged there too (registering it is `mnist-pipeline publish`'s, not a stage's).
 
-Inference is plain numpy (mnist_pipeline.inference): no TensorFlow import needed here.
+Inference is plain numpy (mnist_pipeline.model.inference): no TensorFlow import needed here.
 """
 
 from mnist_pipeline import atomic, paths, quiet

@@ -1,6 +1,6 @@
 """DVC stage `train`: fit the MLP on the train split, deterministically, tracked in MLflow.
 
-Outputs: models/weights.npz + models/model.json (byte-stable; rebuild with model.py),
+Outputs: models/weights.npz + models/model.json (byte-stable; rebuild with model/keras_model.py),
 reports/train/history.csv (per-epoch curves) and reports/train/model_summary.txt.
 """
 

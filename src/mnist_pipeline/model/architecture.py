@@ -1,6 +1,6 @@
 """The MLP as a small JSON-able spec: what `models/model.json` holds.
 
-One description for both implementations: `model.py` builds it in Keras, `inference.py` runs
+One description for both implementations: `keras_model.py` builds it in Keras, `inference.py` runs
 it in numpy. Layer and weight names are fixed here, so the weights file and the summary do
 not depend on Keras's name counters.
 
