@@ -9,6 +9,7 @@ other byte, in order, to the real stderr. A filter process rather than a thread:
 crash (a C++ CHECK failure aborts the process) a thread dies before relaying the last lines;
 a process still reads them from the pipe. Python logging noise gets logging filters instead.
 
+MLflow's own INFO lines are left out too (MLFLOW_LOGGING_LEVEL, default WARNING here).
 MNIST_PIPELINE_RAW_STDERR=1 turns all of it off, for a look at the unfiltered output.
 """
 
@@ -27,6 +28,7 @@ import sys
 from dataclasses import dataclass
 
 RAW_VARIABLE = "MNIST_PIPELINE_RAW_STDERR"
+MLFLOW_LEVEL_VARIABLE = "MLFLOW_LOGGING_LEVEL"
 LINGER_SECONDS = 0.2  # a partial line waits this long for its end, then is shown as it is
 
 
@@ -180,6 +182,12 @@ def filter_logs() -> None:
     if _logs_filtered or os.environ.get(RAW_VARIABLE):
         return
     _logs_filtered = True
+    # MLflow's INFO lines are notes on its own work (`Detected uv project`, `Validating input
+    # example`, `Creating initial MLflow database tables`): warnings and errors only, unless
+    # MLFLOW_LOGGING_LEVEL says otherwise. MLflow reads it on import (a later one, a child
+    # process); one done already gets the level directly.
+    level = os.environ.setdefault(MLFLOW_LEVEL_VARIABLE, "WARNING").upper()
+    logging.getLogger("mlflow").setLevel(level)
     for name, pattern, _ in LOG_NOISE:
         logging.getLogger(name).addFilter(_StderrFilter(pattern))
 
