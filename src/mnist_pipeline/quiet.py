@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import io
 import logging
 import os
 import re
@@ -25,6 +26,7 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RAW_VARIABLE = "MNIST_PIPELINE_RAW_STDERR"
@@ -115,6 +117,17 @@ LOG_NOISE = (
     ),
 )
 
+# (pattern, why): lines MLflow print()s to sys.stderr rather than logs, dropped by
+# `dropped_prints` around the call that prints them.
+PRINT_NOISE = (
+    (
+        r"^(Successfully registered model '|Registered model '.*' already exists\. Creating a new "
+        r"version of this model\.\.\.$|Created version '\d+' of model ')",
+        "mlflow.register_model's notes on each registration; the stage's own line names the "
+        "version and what became of the champion.",
+    ),
+)
+
 
 def has_gpu_device() -> bool:
     """An NVIDIA device node (Linux), or WSL's GPU device: then CUDA messages are real."""
@@ -169,6 +182,27 @@ class _StderrFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not self.pattern.search(record.getMessage())
+
+
+@contextlib.contextmanager
+def dropped_prints(noise=PRINT_NOISE) -> Iterator[None]:
+    """sys.stderr without the lines matching `noise` while the block runs. Every other line
+    is written when it ends, also when it raises. Does nothing under MNIST_PIPELINE_RAW_STDERR."""
+    if os.environ.get(RAW_VARIABLE):
+        yield
+        return
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        lines = captured.getvalue().splitlines(keepends=True)
+        patterns = [re.compile(pattern) for pattern, _ in noise]
+        sys.stderr.write("".join(line for line in lines if not _matches(patterns, line)))
+
+
+def _matches(patterns: list[re.Pattern[str]], line: str) -> bool:
+    return any(pattern.search(line) for pattern in patterns)
 
 
 _installed = False
