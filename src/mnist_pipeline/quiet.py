@@ -220,8 +220,8 @@ def filter_logs() -> None:
     # example`, `Creating initial MLflow database tables`): warnings and errors only, unless
     # MLFLOW_LOGGING_LEVEL says otherwise. MLflow reads it on import (a later one, a child
     # process); one done already gets the level directly.
-    level = os.environ.setdefault(MLFLOW_LEVEL_VARIABLE, "WARNING").upper()
-    logging.getLogger("mlflow").setLevel(level)
+    os.environ[MLFLOW_LEVEL_VARIABLE] = (os.environ.get(MLFLOW_LEVEL_VARIABLE) or "WARNING").upper()
+    logging.getLogger("mlflow").setLevel(os.environ[MLFLOW_LEVEL_VARIABLE])
     for name, pattern, _ in LOG_NOISE:
         logging.getLogger(name).addFilter(_StderrFilter(pattern))
 
