@@ -77,6 +77,22 @@ def test_every_noise_pattern_matches_a_real_line():
         assert any(re.search(noise.pattern, line) for line in lines), noise.pattern
 
 
+def test_dropped_prints_keeps_other_lines_in_order_also_when_the_call_fails(capsys, monkeypatch):
+    monkeypatch.delenv(quiet.RAW_VARIABLE, raising=False)
+    # mlflow.register_model's notes (MLflow 3.17), between lines that must stay.
+    with pytest.raises(ValueError), quiet.dropped_prints():
+        print("Successfully registered model 'mnist-classifier'.", file=sys.stderr)
+        print("a warning printed meanwhile", file=sys.stderr)
+        already = "Registered model 'mnist-classifier' already exists. Creating a new version"
+        print(already + " of this model...", file=sys.stderr)
+        print("Created version '3' of model 'mnist-classifier'.", file=sys.stderr)
+        print("note: Created version '3' of model 'x' (not at the start)", file=sys.stderr)
+        raise ValueError("registration failed")
+    assert capsys.readouterr().err == (
+        "a warning printed meanwhile\nnote: Created version '3' of model 'x' (not at the start)\n"
+    )
+
+
 def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     environment = {key: value for key, value in os.environ.items() if key != quiet.RAW_VARIABLE}
     return subprocess.run(
@@ -120,6 +136,31 @@ def test_stage_process_keeps_unknown_lines_tracebacks_and_a_crash_message():
     assert aborted.stderr.decode().endswith("our message\nF0000 check.cc:1] Check failed")
 
 
+MLFLOW_NOTES = """
+import logging, os
+os.environ.pop("MLFLOW_LOGGING_LEVEL", None)  # unset: the stage's default applies
+{first}
+logging.getLogger("mlflow.utils.uv_utils").info("Detected uv project: found uv.lock")
+logging.getLogger("mlflow.pyfunc").warning("a real MLflow warning")
+"""
+
+
+@pytest.mark.parametrize(
+    "first",
+    [
+        "import mlflow; from mnist_pipeline import quiet",
+        "from mnist_pipeline import quiet; import mlflow",
+    ],
+)
+def test_mlflow_logs_warnings_but_not_its_info_notes(first):
+    """Whether MLflow is imported before the filters are set (evaluate) or after (train)."""
+    code = MLFLOW_NOTES.format(first=f"{first}; quiet.filter_logs()")
+    filtered = run_python(code).stderr.decode()
+    assert "a real MLflow warning" in filtered and "Detected uv project" not in filtered
+    raw = run_python(code, env={quiet.RAW_VARIABLE: "1"}).stderr.decode()
+    assert MLFLOW_INFO.search(raw) and "Detected uv project" in raw
+
+
 def test_raw_stderr_variable_turns_the_filter_off():
     result = run_python(WRITES, env={quiet.RAW_VARIABLE: "1"})
     assert "absl::InitializeLog" in result.stderr.decode()
@@ -139,7 +180,14 @@ def fit(*args, **kwargs):
 training.fit = fit
 runpy.run_path({str(ROOT / "stages" / "train.py")!r}, run_name="__main__")
 """
-NOISE_MARKERS = re.compile(r"^[EI]\d{4} |absl::InitializeLog|Failed to resolve installed pip", re.M)
+MLFLOW_INFO = re.compile(
+    r"^[\d/]+ [\d:]+ INFO mlflow\.", re.M
+)  # "2026/12/01 11:34:24 INFO mlflow.x"
+NOISE_MARKERS = re.compile(
+    rf"^[EI]\d{{4}} |absl::InitializeLog|Failed to resolve installed pip|{MLFLOW_INFO.pattern}",
+    re.M,
+)
+EPOCH_LINE = re.compile(r"^INFO mnist_pipeline\.training: Epoch \d+/\d+: loss ")
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +217,9 @@ def train_logs(tmp_path_factory):
 def test_train_log_holds_epochs_and_real_errors_but_no_noise(train_logs):
     result = train_logs["filtered"]
     assert result.returncode == 1
-    assert "Epoch 1/2" in result.stdout and "Epoch 2/2" in result.stdout
+    epochs = [line for line in result.stderr.splitlines() if EPOCH_LINE.search(line)]
+    assert [line.split(":")[1].strip() for line in epochs] == ["Epoch 1/2", "Epoch 2/2"]
+    assert "val_accuracy" in epochs[1] and "Epoch" not in result.stdout  # one line each
     assert not NOISE_MARKERS.search(result.stdout + result.stderr), result.stderr
     if not quiet.has_gpu_device():
         assert "cuInit" not in result.stderr
@@ -182,7 +232,7 @@ def test_train_log_holds_epochs_and_real_errors_but_no_noise(train_logs):
 def test_train_log_unfiltered_holds_the_noise(train_logs):
     """The check above is not vacuous: this TensorFlow does print the noise here."""
     raw = train_logs["raw"]
-    assert "Epoch 2/2" in raw.stdout and "an unknown warning" in raw.stderr
+    assert "Epoch 2/2" in raw.stderr and "an unknown warning" in raw.stderr
     assert "absl::InitializeLog" in raw.stderr
     if not quiet.has_gpu_device():
         assert "failed call to cuInit" in raw.stderr

@@ -9,6 +9,7 @@ other byte, in order, to the real stderr. A filter process rather than a thread:
 crash (a C++ CHECK failure aborts the process) a thread dies before relaying the last lines;
 a process still reads them from the pipe. Python logging noise gets logging filters instead.
 
+MLflow's own INFO lines are left out too (MLFLOW_LOGGING_LEVEL, default WARNING here).
 MNIST_PIPELINE_RAW_STDERR=1 turns all of it off, for a look at the unfiltered output.
 """
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import glob
+import io
 import logging
 import os
 import re
@@ -24,9 +26,11 @@ import select
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 RAW_VARIABLE = "MNIST_PIPELINE_RAW_STDERR"
+MLFLOW_LEVEL_VARIABLE = "MLFLOW_LOGGING_LEVEL"
 LINGER_SECONDS = 0.2  # a partial line waits this long for its end, then is shown as it is
 
 
@@ -113,6 +117,17 @@ LOG_NOISE = (
     ),
 )
 
+# (pattern, why): lines MLflow print()s to sys.stderr rather than logs, dropped by
+# `dropped_prints` around the call that prints them.
+PRINT_NOISE = (
+    (
+        r"^(Successfully registered model '|Registered model '.*' already exists\. Creating a new "
+        r"version of this model\.\.\.$|Created version '\d+' of model ')",
+        "mlflow.register_model's notes on each registration; the stage's own line names the "
+        "version and what became of the champion.",
+    ),
+)
+
 
 def has_gpu_device() -> bool:
     """An NVIDIA device node (Linux), or WSL's GPU device: then CUDA messages are real."""
@@ -169,6 +184,27 @@ class _StderrFilter(logging.Filter):
         return not self.pattern.search(record.getMessage())
 
 
+@contextlib.contextmanager
+def dropped_prints(noise=PRINT_NOISE) -> Iterator[None]:
+    """sys.stderr without the lines matching `noise` while the block runs. Every other line
+    is written when it ends, also when it raises. Does nothing under MNIST_PIPELINE_RAW_STDERR."""
+    if os.environ.get(RAW_VARIABLE):
+        yield
+        return
+    captured = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(captured):
+            yield
+    finally:
+        lines = captured.getvalue().splitlines(keepends=True)
+        patterns = [re.compile(pattern) for pattern, _ in noise]
+        sys.stderr.write("".join(line for line in lines if not _matches(patterns, line)))
+
+
+def _matches(patterns: list[re.Pattern[str]], line: str) -> bool:
+    return any(pattern.search(line) for pattern in patterns)
+
+
 _installed = False
 _logs_filtered = False
 
@@ -180,6 +216,12 @@ def filter_logs() -> None:
     if _logs_filtered or os.environ.get(RAW_VARIABLE):
         return
     _logs_filtered = True
+    # MLflow's INFO lines are notes on its own work (`Detected uv project`, `Validating input
+    # example`, `Creating initial MLflow database tables`): warnings and errors only, unless
+    # MLFLOW_LOGGING_LEVEL says otherwise. MLflow reads it on import (a later one, a child
+    # process); one done already gets the level directly.
+    os.environ[MLFLOW_LEVEL_VARIABLE] = (os.environ.get(MLFLOW_LEVEL_VARIABLE) or "WARNING").upper()
+    logging.getLogger("mlflow").setLevel(os.environ[MLFLOW_LEVEL_VARIABLE])
     for name, pattern, _ in LOG_NOISE:
         logging.getLogger(name).addFilter(_StderrFilter(pattern))
 

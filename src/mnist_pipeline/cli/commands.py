@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 
@@ -173,16 +174,17 @@ def _ui(arguments: argparse.Namespace) -> int:
     uri = tracker.tracking_uri()
     served = uri.startswith("sqlite:")
     base = f"http://{arguments.host}:{arguments.port}" if served else uri.rstrip("/")
-    found = tracker.find_experiment(experiment)  # checks the store answers first
-    page = f"#/experiments/{found}/runs" if found else "#/experiments"
-    page += "?workflowType=machine_learning"  # not the GenAI view (traces, prompts)
-    url = f"{base}/{page}"
+    found = tracker.ui_experiment(experiment)  # checks the store answers; sets its UI tags
+    view = f"viewStateShareKey={tracker.RUNS_VIEW_KEY}&"  # test metrics in the runs list
+    page = f"experiments/{found}/runs?{view}" if found else "experiments?"
+    # Not the GenAI views (traces, prompts) MLflow 3.17 shows a fresh browser (README).
+    url = f"{base}/#/{page}workflowType=machine_learning"
     if not served:
         print(f"MLflow UI, experiment {experiment!r}: {url}", flush=True)
         return 0
     command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", arguments.host,
                "--port", str(arguments.port)]  # fmt: skip
-    server = subprocess.Popen(command)
+    server = subprocess.Popen(command, env=ui_environment())
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: stop the server too
     try:
         deadline = time.monotonic() + 180  # the UI takes 10-30 s to start on a busy machine
@@ -206,6 +208,15 @@ def _ui(arguments: argparse.Namespace) -> int:
         if server.poll() is None:
             server.terminate()
             server.wait(timeout=30)
+
+
+def ui_environment() -> dict[str, str]:
+    """The environment for `mlflow ui`: without the StarletteDeprecationWarning each of its
+    workers printed on start (MLflow's own import of starlette.middleware.wsgi, nothing a user
+    can act on). Only that message: other warnings still show."""
+    known = "ignore:starlette.middleware.wsgi is deprecated"
+    warnings = ",".join(filter(None, [os.environ.get("PYTHONWARNINGS"), known]))
+    return {**os.environ, "PYTHONWARNINGS": warnings}
 
 
 def _tune(arguments: argparse.Namespace) -> int:

@@ -118,6 +118,25 @@ def keras_callback(listener):
     return Forward()
 
 
+def epoch_line(epochs: int):
+    """A Keras callback logging one line per epoch, numbered as Keras does ("Epoch 3/10"):
+    its metrics and how long it took, validation included."""
+    import keras
+
+    class EpochLine(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            self.start = time.perf_counter()
+
+        def on_epoch_end(self, epoch, logs=None):
+            values = " - ".join(
+                f"{name} {logs[name]:.4f}" for name in EPOCH_METRICS if name in (logs or {})
+            )
+            seconds = time.perf_counter() - self.start
+            log.info("Epoch %d/%d: %s (%.1f s)", epoch + 1, epochs, values, seconds)
+
+    return EpochLine()
+
+
 def fit(
     model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=(),
     max_shift: int = 0, seed: int = 0,
@@ -138,8 +157,9 @@ def fit(
         **data,
         validation_data=(val["x"], one_hot(val["y"])),
         epochs=epochs,
-        callbacks=[keras_callback(callback) for callback in callbacks],
-        verbose=2,  # one line per epoch: readable in `dvc repro` logs
+        callbacks=[epoch_line(epochs), *(keras_callback(c) for c in callbacks)],  # first: an
+        # epoch a trial stops at shows
+        verbose=0,  # Keras's verbose=2 prints two lines per epoch; epoch_line writes one
     )
     seconds = time.perf_counter() - start
     log.info("fit: %d epochs in %.1f s (%.2f s per epoch, validation included)",

@@ -27,6 +27,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from mnist_pipeline import quiet
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.report.evaluation import TEST_ACCURACY
 from mnist_pipeline.tracking.tracker import (
@@ -116,7 +117,8 @@ def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: floa
     import mlflow
 
     tags = {key: run_tags[key] for key in IDENTITY_TAGS if key in run_tags}
-    return mlflow.register_model(model_uri, name, tags={**tags, ACCURACY_TAG: repr(accuracy)})
+    with quiet.dropped_prints():  # its notes: publish logs what became of the version
+        return mlflow.register_model(model_uri, name, tags={**tags, ACCURACY_TAG: repr(accuracy)})
 
 
 def register_run_model(client, name: str, run):

@@ -63,6 +63,28 @@ EXPERIMENT_DESCRIPTION = (
     "after its DVC experiment (or commit and changed params); per-epoch metrics at steps 1..N, "
     "test metrics, figures and the model. Compare: tick runs, then Compare."
 )
+# Experiment tags read only by the MLflow UI. The project owns them: connect sets any that
+# differ. The kind marks a classic ML experiment (the UI's CUSTOM_MODEL_DEVELOPMENT; MLflow
+# 3.17's UI chooses GenAI or classic views per browser instead: README "MLflow UI").
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+# The runs list `mnist-pipeline ui` opens: MLflow's shared-view state, a tag the UI loads for
+# `?viewStateShareKey=<key>` (its only way to choose columns from a URL). Test metrics first,
+# best first; no Dataset and Source columns, which pushed them off-screen.
+RUNS_VIEW_KEY = "mnist-pipeline"
+RUNS_VIEW = {
+    "orderByKey": "metrics.`test_accuracy`",
+    "orderByAsc": False,
+    "selectedColumns": [
+        "metrics.`test_accuracy`",
+        "metrics.`test_macro_f1`",
+        "metrics.`test_loss`",
+        "attributes.`Models`",
+    ],
+}
+UI_TAGS = {
+    EXPERIMENT_KIND_TAG: "custom_model_development",
+    f"mlflow.sharedViewState.{RUNS_VIEW_KEY}": json.dumps(RUNS_VIEW),
+}
 
 
 def lost_server(error: BaseException) -> str | None:
@@ -134,6 +156,17 @@ def find_experiment(experiment: str) -> str | None:
     return found.experiment_id if found else None
 
 
+def ui_experiment(experiment: str) -> str | None:
+    """find_experiment, with the UI tags set on one made before them (its runs view too)."""
+    import mlflow
+
+    experiment_id = find_experiment(experiment)
+    if experiment_id is not None:
+        client = mlflow.MlflowClient()
+        set_ui_tags(client, client.get_experiment(experiment_id))
+    return experiment_id
+
+
 def open_experiment(experiment: str) -> tuple[Any, str]:
     """(MlflowClient, experiment id) of an existing experiment; RunError if there is none."""
     import mlflow
@@ -170,6 +203,7 @@ def store_lock(uri: str) -> Iterator[None]:
 def _experiment_id(mlflow, uri: str, experiment: str) -> str:
     found = mlflow.get_experiment_by_name(experiment)
     if found is not None:
+        set_ui_tags(mlflow.MlflowClient(), found)
         return found.experiment_id
     # Embedded store: artifacts beside the database, not in the working directory.
     location = (
@@ -179,7 +213,9 @@ def _experiment_id(mlflow, uri: str, experiment: str) -> str:
 
     try:
         return mlflow.create_experiment(
-            experiment, artifact_location=location, tags={DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION}
+            experiment,
+            artifact_location=location,
+            tags={DESCRIPTION_TAG: EXPERIMENT_DESCRIPTION, **UI_TAGS},
         )
     except MlflowException as error:
         # Another process (a second tuning worker, a parallel experiment) created it on the
@@ -214,6 +250,13 @@ def remove_tag(client, run_id: str, key: str) -> bool:
     except MlflowException:
         return False
     return True
+
+
+def set_ui_tags(client, experiment) -> None:
+    """UI_TAGS on an experiment that lacks them or holds other values (one made before them)."""
+    for key, value in UI_TAGS.items():
+        if experiment.tags.get(key) != value:
+            client.set_experiment_tag(experiment.experiment_id, key, value)
 
 
 # Run state: a run whose process died (SIGKILL, out of memory) stays RUNNING in MLflow.
