@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import itertools
 import os
 import signal
 import subprocess
@@ -175,14 +176,18 @@ def test_a_study_not_in_the_storage_is_named_with_the_studies_it_holds(tmp_path)
     )
 
 
-def test_search_figures_are_readable_at_mlflows_preview_size():
+@pytest.mark.parametrize("learning_rates", [None, (0.000845, 0.00085, 0.00087)])
+def test_search_figures_are_readable_at_mlflows_preview_size(learning_rates):
     """Eight searched params: the slice panels in a grid about 1000 px wide (not a 2560 px
-    strip); trial axes tick whole trials only, also with few trials."""
+    strip), no two tick labels of a panel overlapping (also when the trials' learning rates
+    lie close together on the log axis); trial axes tick whole trials only."""
     import optuna
 
     spec = searchfile.load_search(ROOT / "search.yaml", ROOT / "params.yaml")
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    for number in range(4):
+    for number in range(len(learning_rates or range(4))):
+        fixed = {"train.learning_rate": learning_rates[number]} if learning_rates else {}
+        study.enqueue_trial(fixed)
         candidate = study.ask()
         searchfile.suggest(candidate, spec)
         study.tell(candidate, 0.1 - 0.01 * number)
@@ -192,6 +197,14 @@ def test_search_figures_are_readable_at_mlflows_preview_size():
     panels = [a for a in figures["slice"].axes if a.get_xlabel() in {d.key for d in spec.space}]
     assert len(panels) == len(spec.space)
     assert len({round(a.get_position().y0, 3) for a in panels}) >= 2  # more than one row
+    figures["slice"].canvas.draw()
+    for panel in panels:
+        labels = [label for label in panel.get_xticklabels() if label.get_text()]
+        boxes = sorted((label.get_window_extent() for label in labels), key=lambda b: b.x0)
+        assert all(left.x1 < right.x0 for left, right in itertools.pairwise(boxes)), (
+            panel.get_xlabel(),
+            [label.get_text() for label in panel.get_xticklabels()],
+        )
     trial_axes = [
         *[a.xaxis for a in figures["history"].axes if a.get_xlabel() == "Trial"],
         *[a.yaxis for a in figures["timeline"].axes if a.get_ylabel() == "Trial"],

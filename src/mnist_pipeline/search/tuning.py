@@ -682,14 +682,28 @@ def _slice_grid(axes, objective: str, columns: int = 3):
         panel.yaxis.set_tick_params(labelleft=first)
         panel.set_ylabel(objective if first else "")
         if panel.get_xscale() == "log":
-            panel.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
-            panel.xaxis.set_major_formatter(FormatStrFormatter("%g"))
+            low, high = panel.get_xlim()
+            if high / low < 4:  # trials within one narrow range: 1-2-5 ticks would miss it
+                panel.set_xscale("linear")
+                panel.xaxis.set_major_locator(MaxNLocator(nbins=3))
+            else:
+                panel.xaxis.set_major_locator(LogLocator(subs=(1, 2, 5)))
+            panel.xaxis.set_major_formatter(FormatStrFormatter("%.3g"))
             panel.xaxis.set_minor_formatter(NullFormatter())
+        elif _numeric(panel):
+            panel.xaxis.set_major_locator(MaxNLocator(nbins=4))
     figure.set_size_inches(10, 0.6 + 2.6 * rows)
     figure.set_layout_engine("constrained")
     bar = figure.colorbar(panels[0].collections[0], ax=panels, label="Trial")
     bar.ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return figure
+
+
+def _numeric(panel) -> bool:
+    """A panel of numbers: choices (numbers too, for batch sizes) keep their own ticks."""
+    from matplotlib.ticker import ScalarFormatter
+
+    return isinstance(panel.xaxis.get_major_formatter(), ScalarFormatter)
 
 
 def best_report(spec: searchfile.Search, url: str, study) -> str:
