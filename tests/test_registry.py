@@ -175,6 +175,7 @@ def test_publish_registers_a_runs_model_and_records_the_gates_decision(store, ca
     assert tags["champion_decision"] == out.strip()
     assert cli.main(["publish", "--experiment", "runs", "w7"]) == 0  # the same weights again
     assert len(client.search_model_versions(f"name = '{MNIST}'")) == 1
+    assert client.get_run(run_id).data.tags["champion_decision"] == out.strip()  # kept
 
 
 @pytest.mark.parametrize("accuracy, model", [(None, "model"), (0.9, "keras_model")])

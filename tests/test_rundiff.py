@@ -108,6 +108,9 @@ def test_errors_are_clear_and_exit_1(capsys, store):
     log_run(store, BASE_PARAMS, [0.9], [0.7], 0.8, "w1")
     code, _, err = run_cli(capsys)
     assert code == 1 and "has 1 trained run(s)" in err
+    code, _, err = run_cli(capsys, "latest")  # compared with the newest: itself
+    assert code == 1 and "latest and latest are the same run " in err
+    assert len(err.splitlines()) == 1
     code, _, err = run_cli(capsys, "0" * 32, "latest")
     assert code == 1 and f"no run {'0' * 32} in the tracking store" in err
     other = mlflow.create_experiment("other")

@@ -41,6 +41,11 @@ def _diff(arguments: argparse.Namespace) -> int:
     if len(references) == 1:
         references = [*references, "latest"]  # one run: compare it with the newest
     ids = rundiff.resolve(client, experiment_id, references)
+    if ids[0] == ids[1]:  # `diff latest` with one run, say: nothing was reproduced
+        raise rundiff.RunError(
+            f"{references[0]} and {references[1]} are the same run {ids[0][:8]}: name another "
+            "run to compare it with"
+        )
     a, b = (rundiff.fetch_run(client, run_id, experiment_id) for run_id in ids)
     diff = rundiff.compare(a, b, all_params=arguments.all)
     render = {"table": rundiff.render_text, "markdown": rundiff.render_markdown,
@@ -116,9 +121,11 @@ def _registry_run(arguments: argparse.Namespace, register: bool):
 def _publish(arguments: argparse.Namespace) -> int:
     """Register a model as a version and let the gate decide on the champion: the workspace's
     (its run completed first), or RUN's."""
+    from mnist_pipeline import quiet
     from mnist_pipeline.params import load_params
     from mnist_pipeline.tracking import publishing, registry
 
+    quiet.filter_logs()  # MLflow's notes when it logs the raw-image model, as in evaluate
     params = load_params()
     experiment = arguments.experiment or params.tracking.experiment
     if arguments.run is None:

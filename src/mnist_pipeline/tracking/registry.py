@@ -134,7 +134,7 @@ def register_run_model(client, name: str, run):
 
 def publish_run(client, run, registry_params) -> Decision:
     """Register the raw-image model `run` logged, let the gate decide, and record the decision
-    on the run (tags `registered_version`, `champion_decision`)."""
+    on the run (tags `registered_version`, `champion_decision`) when it made one."""
     tags = run.data.tags
     model = logged_model(client, run, tags.get(WEIGHTS_TAG))
     if model is None or TEST_ACCURACY not in run.data.metrics:
@@ -145,8 +145,9 @@ def publish_run(client, run, registry_params) -> Decision:
     name = registry_params.registered_name(tags[DATASET_TAG])
     accuracy, margin = run.data.metrics[TEST_ACCURACY], registry_params.champion_margin
     decision = publish(client, name, f"models:/{model.model_id}", tags, accuracy, margin)
-    client.set_tag(run.info.run_id, VERSION_RUN_TAG, f"{decision.model_name}/{decision.version}")
-    client.set_tag(run.info.run_id, DECISION_RUN_TAG, decision.message)
+    if decision.outcome != "registered":  # a repeat keeps the decision that was made
+        client.set_tag(run.info.run_id, VERSION_RUN_TAG, f"{name}/{decision.version}")
+        client.set_tag(run.info.run_id, DECISION_RUN_TAG, decision.message)
     return decision
 
 

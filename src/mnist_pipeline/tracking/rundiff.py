@@ -78,7 +78,7 @@ def _resolve_one(runs: list, reference: str) -> str:
         if len(runs) <= position:
             raise RunError(
                 f"the experiment has {len(runs)} trained run(s): need two to compare "
-                "(run the pipeline again, e.g. `dvc exp run -S seed=1`)"
+                "(run the pipeline again, e.g. `dvc exp run --temp -S seed=1`)"
             )
         return runs[position].info.run_id
     by_id = [run for run in runs if run.info.run_id.startswith(reference.lower())]
