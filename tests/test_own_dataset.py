@@ -10,6 +10,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from urllib.parse import urlparse
 
 import numpy as np
 import pytest
@@ -256,7 +257,7 @@ def figure_bytes(project: Path, class_names: list[str]) -> dict[str, bytes]:
             params["figure_width"],
         )
     text = (project / "reports/evaluate/predictions.csv").read_text()
-    y_true, y_pred = evaluation.read_predictions_csv(text, class_names)
+    y_true, y_pred = evaluation.read_predictions_csv(text, SHAPES)  # as evaluate wrote them
     counts = evaluation.confusion_counts(y_true, y_pred, len(class_names))
     confusion = figures.confusion_figure(counts, class_names, params["figure_width"])
     return {
@@ -298,11 +299,14 @@ def test_a_described_folder_of_three_classes_trains_end_to_end_with_its_names(tm
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     (run,) = client.search_runs([client.get_experiment_by_name("mnist-pipeline").experiment_id])
     assert "→ 3 softmax" in run.data.tags["mlflow.note.content"]
-    (model,) = [
-        m for m in run.outputs.model_outputs if client.get_logged_model(m.model_id).name == "model"
+    (logged,) = [
+        client.get_logged_model(m.model_id)
+        for m in run.outputs.model_outputs
+        if client.get_logged_model(m.model_id).name == "model"
     ]
-    info = mlflow.models.get_model_info(f"models:/{model.model_id}")
-    assert [column.name for column in info.signature.outputs.inputs][2:] == SHAPES
+    served = mlflow.models.Model.load(urlparse(logged.artifact_location).path)  # its MLmodel
+    assert [column.name for column in served.signature.outputs.inputs][2:] == SHAPES
+    assert served.flavors["python_function"]["config"]["class_names"] == SHAPES
 
 
 @pytest.mark.slow
