@@ -99,7 +99,7 @@ def main() -> None:
 
     train = read_npz(str(arguments.split / "train.npz"))
     val = read_npz(str(arguments.split / "val.npz"))
-    spec = model_spec(layers)
+    spec = model_spec(layers, int(train["y"].max()) + 1)  # classes: those the labels use
     model = mlp.build_model(spec)
     mlp.compile_model(
         model, arguments.optimizer, arguments.learning_rate, arguments.steps_per_execution,

@@ -33,7 +33,7 @@ def measure(variant: str, epochs: int) -> dict:
     import dataclasses
 
     from mnist_pipeline import atomic, paths
-    from mnist_pipeline.data.datasets import sha256
+    from mnist_pipeline.data.datasets import dataset_classes, sha256
     from mnist_pipeline.model import training
     from mnist_pipeline.model.architecture import model_spec
     from mnist_pipeline.params import load_params
@@ -53,7 +53,8 @@ def measure(variant: str, epochs: int) -> dict:
         tf.config.experimental.enable_op_determinism()
     else:
         training.configure_determinism(params.seed, params.train.threads)
-    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
+    classes = dataset_classes(params.data.dataset, params.data.class_names)
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()], len(classes))
     model = mlp.build_model(spec)
     steps = 1 if variant == "default" else params.train.steps_per_execution
     mlp.compile_model(model, params.train.optimizer, params.train.learning_rate, steps)

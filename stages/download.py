@@ -1,13 +1,14 @@
 """DVC stage `download`: fetch and verify the dataset into data/raw/<dataset>.npz.
 
-Set MNIST_PIPELINE_MIRROR to a local folder or URL to work offline (see README).
+A preset is downloaded: set MNIST_PIPELINE_MIRROR to a local folder or URL to work offline
+(see README). Your own dataset is read from its folder, params.yaml's data.source.
 """
 
 import logging
 import os
 
 from mnist_pipeline import atomic, paths
-from mnist_pipeline.data.datasets import content_digest, get_spec
+from mnist_pipeline.data.datasets import content_digest, describe
 from mnist_pipeline.data.download import MIRROR_VARIABLE, fetch, sources_for
 from mnist_pipeline.params import load_params
 from mnist_pipeline.stage import run
@@ -17,7 +18,7 @@ log = logging.getLogger("download")
 
 def main() -> None:
     params = load_params()
-    spec = get_spec(params.data.dataset)
+    spec = describe(params.data)
     sources = sources_for(spec, os.environ.get(MIRROR_VARIABLE))
     arrays, source = fetch(spec, sources, verify=params.data.verify)
     log.info(

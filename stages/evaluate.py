@@ -5,7 +5,7 @@ Inference is plain numpy (mnist_pipeline.model.inference): no TensorFlow import 
 """
 
 from mnist_pipeline import atomic, paths, quiet
-from mnist_pipeline.data.datasets import get_spec, sha256
+from mnist_pipeline.data.datasets import dataset_classes, sha256
 from mnist_pipeline.data.preprocessing import unscale
 from mnist_pipeline.model.inference import predict_proba
 from mnist_pipeline.params import load_params
@@ -23,7 +23,7 @@ from mnist_pipeline.tracking import serving, tracker
 def main() -> None:
     quiet.filter_logs()  # MLflow's known, harmless notes when it logs the raw-image model
     params = load_params()
-    class_names = get_spec(params.data.dataset).class_names
+    class_names = dataset_classes(params.data.dataset, params.data.class_names)
     experiment_id = tracker.connect(params.tracking.experiment)
     spec = read_json(paths.MODEL_SPEC)
     weights = read_npz(paths.WEIGHTS)
@@ -49,7 +49,7 @@ def main() -> None:
     with tracker.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
         tracker.log_evaluation()
         serving.log_model_once(
-            paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
+            paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset, class_names,
             unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling), weights_sha256,
         )  # fmt: skip
 

@@ -1,7 +1,7 @@
 """DVC stage `plot`: the figures under reports/figures/, also logged to the model's MLflow run."""
 
 from mnist_pipeline import atomic, paths
-from mnist_pipeline.data.datasets import get_spec, sha256
+from mnist_pipeline.data.datasets import dataset_classes, sha256
 from mnist_pipeline.params import load_params
 from mnist_pipeline.report import figures
 from mnist_pipeline.report.evaluation import confusion_counts, read_predictions_csv
@@ -13,7 +13,7 @@ from mnist_pipeline.tracking import tracker
 def main() -> None:
     params = load_params()
     plot = params.plot
-    class_names = get_spec(params.data.dataset).class_names
+    class_names = dataset_classes(params.data.dataset, params.data.class_names)
     experiment_id = tracker.connect(params.tracking.experiment)
     raw = read_npz(paths.raw_data(params.data.dataset))  # unscaled images
     record = read_json(paths.raw_record(params.data.dataset))

@@ -8,7 +8,7 @@ import dataclasses
 import os
 
 from mnist_pipeline import atomic, paths, quiet
-from mnist_pipeline.data.datasets import content_digest, sha256
+from mnist_pipeline.data.datasets import content_digest, dataset_classes, sha256
 from mnist_pipeline.model import training
 from mnist_pipeline.params import load_params
 from mnist_pipeline.report import history
@@ -32,7 +32,8 @@ def main() -> None:
     from mnist_pipeline.model.architecture import model_spec
 
     training.configure_determinism(params.seed, params.train.threads)
-    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()])
+    classes = dataset_classes(params.data.dataset, params.data.class_names)
+    spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()], len(classes))
     model = mlp.build_model(spec)
     mlp.compile_model(
         model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution,

@@ -22,6 +22,8 @@ PACKAGE = "mnist_pipeline"
 SOURCE = ROOT / "src" / PACKAGE
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
 DATASET = "${data.dataset}"  # how dvc.yaml spells the dataset in paths
+# download's dataset folder: read as params.data's `source` (datasets.describe), not a path
+DATA_SOURCE = "${data.source}"
 
 
 def module_files(name: str) -> set[Path]:
@@ -85,6 +87,8 @@ def referenced_paths(script: Path) -> set[str]:
             value = getattr(paths, node.attr)
             if isinstance(value, str):
                 found.add(value)
+    if {"data", "data.source"} & referenced_params(script):
+        found.add(DATA_SOURCE)
     return found
 
 

@@ -29,7 +29,7 @@ REFERENCE_LAYERS = [{"units": 128, "activation": "linear"}, {"units": 64, "activ
 @pytest.fixture(scope="module")
 def reference_model():
     keras.utils.set_random_seed(0)
-    return build_model(model_spec(REFERENCE_LAYERS))
+    return build_model(model_spec(REFERENCE_LAYERS, 10))
 
 
 def test_reference_architecture_has_109386_parameters(reference_model):
@@ -52,7 +52,7 @@ def test_output_is_a_probability_distribution(reference_model):
 
 
 def test_numpy_inference_matches_keras(reference_model):
-    spec = model_spec(REFERENCE_LAYERS)
+    spec = model_spec(REFERENCE_LAYERS, 10)
     x = np.random.default_rng(1).random((64, 784), dtype=np.float32)
     expected = reference_model.predict(x, verbose=0)
     actual = predict_proba(spec, get_weights(reference_model), x)
@@ -65,7 +65,7 @@ def test_numpy_inference_implements_exactly_the_offered_activations():
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)
 def test_numpy_inference_matches_keras_for_every_activation(activation):
-    spec = model_spec([{"units": 16, "activation": activation}])
+    spec = model_spec([{"units": 16, "activation": activation}], 10)
     model = build_model(spec)
     x = np.random.default_rng(2).normal(size=(32, 784)).astype(np.float32)
     np.testing.assert_allclose(
@@ -79,7 +79,7 @@ def test_weights_round_trip_into_a_fresh_model(reference_model):
         "hidden_1.kernel", "hidden_1.bias", "hidden_2.kernel", "hidden_2.bias",
         "output.kernel", "output.bias",
     ]  # fmt: skip
-    fresh = build_model(model_spec(REFERENCE_LAYERS))
+    fresh = build_model(model_spec(REFERENCE_LAYERS, 10))
     set_weights(fresh, weights)
     for name, value in get_weights(fresh).items():
         np.testing.assert_array_equal(value, weights[name])
@@ -91,7 +91,7 @@ def test_bad_arguments_are_value_errors(reference_model):
     with pytest.raises(ValueError, match="unknown optimizer 'adagrad'"):
         compile_model(reference_model, "adagrad", 0.001)
     with pytest.raises(ValueError, match="hidden layer 0: units must be a positive integer"):
-        model_spec([{"units": 0, "activation": "relu"}])
+        model_spec([{"units": 0, "activation": "relu"}], 10)
 
 
 @pytest.mark.parametrize("optimizer", OPTIMIZERS)
@@ -113,7 +113,7 @@ def test_the_reference_spec_and_summary_are_the_committed_ones():
     from mnist_pipeline.cli.reprocheck import lock_hashes
 
     layers = [{**layer, "dropout": 0.0} for layer in REFERENCE_LAYERS]  # as params.yaml gives
-    spec = model_spec(layers)
+    spec = model_spec(layers, 10)
     written = (json.dumps(spec, indent=2, sort_keys=True) + "\n").encode()  # atomic.write_json
     committed = lock_hashes((ROOT / "dvc.lock").read_text())
     assert hashlib.md5(written).hexdigest() == committed["models/model.json"]
@@ -125,7 +125,7 @@ def test_the_reference_spec_and_summary_are_the_committed_ones():
 def test_a_dropout_layer_follows_only_the_hidden_layers_that_ask_for_one():
     layers = [{"units": 32, "activation": "relu", "dropout": 0.3},
               {"units": 16, "activation": "relu", "dropout": 0.0}]  # fmt: skip
-    spec = model_spec(layers)
+    spec = model_spec(layers, 10)
     assert spec["hidden_layers"] == [{"units": 32, "activation": "relu", "dropout": 0.3},
                                      {"units": 16, "activation": "relu"}]  # fmt: skip
     model = build_model(spec)
@@ -137,8 +137,8 @@ def test_a_dropout_layer_follows_only_the_hidden_layers_that_ask_for_one():
 
 def test_model_options_are_checked():
     with pytest.raises(ValueError, match="hidden layer 0: dropout must be in"):
-        model_spec([{"units": 8, "activation": "relu", "dropout": 1.0}])
-    model = build_model(model_spec([{"units": 8, "activation": "relu"}]))
+        model_spec([{"units": 8, "activation": "relu", "dropout": 1.0}], 10)
+    model = build_model(model_spec([{"units": 8, "activation": "relu"}], 10))
     with pytest.raises(ValueError, match="unknown lr_schedule 'step'"):
         compile_model(model, "adam", 0.001, lr_schedule="step")
     with pytest.raises(ValueError, match="'cosine' needs total_steps >= 1"):
@@ -147,7 +147,7 @@ def test_model_options_are_checked():
 
 @pytest.mark.parametrize("lr_schedule", LR_SCHEDULES)
 def test_every_offered_schedule_runs_its_course(lr_schedule):
-    model = build_model(model_spec([{"units": 8, "activation": "relu"}]))
+    model = build_model(model_spec([{"units": 8, "activation": "relu"}], 10))
     compile_model(model, "adam", 0.01, lr_schedule=lr_schedule, total_steps=100)
     assert float(model.optimizer.learning_rate) == pytest.approx(0.01)  # at step 0, either way
     model.optimizer.iterations.assign(50)
@@ -174,7 +174,7 @@ def test_numpy_inference_matches_keras_for_trained_models_with_options(options):
     dropout = options.get("dropout", (0.0, 0.0))
     layers = [{"units": 32, "activation": "relu", "dropout": dropout[0]},
               {"units": 16, "activation": "elu", "dropout": dropout[1]}]  # fmt: skip
-    spec = model_spec(layers)
+    spec = model_spec(layers, 10)
     model = build_model(spec)
     compile_model(model, "adam", 0.01, steps_per_execution=2,
                   lr_schedule=options.get("lr_schedule", "constant"), total_steps=10)  # fmt: skip
@@ -188,7 +188,7 @@ def test_numpy_inference_matches_keras_for_trained_models_with_options(options):
 
 
 def test_numpy_inference_refuses_a_spec_key_it_does_not_know():
-    spec = model_spec(REFERENCE_LAYERS)
+    spec = model_spec(REFERENCE_LAYERS, 10)
     weights = get_weights(build_model(spec))
     spec["hidden_layers"][0]["batch_norm"] = True
     with pytest.raises(DataError, match=r"model spec: unknown keys \['hidden_1.batch_norm'\]"):

@@ -33,7 +33,12 @@ def test_defaults_reproduce_the_reference_notebook():
     [
         ("split", "val_fraction", 1.5, "split.val_fraction: expected between 0 and 1"),
         ("train", "epochs", 0, "train.epochs: expected >= 1, got 0"),
-        ("data", "dataset", "cifar", "data.dataset: expected one of ['mnist', 'fashion_mnist']"),
+        (
+            "data",
+            "dataset",
+            "cifar",
+            "data.dataset: 'cifar' is no preset (expected one of ['mnist', 'fashion_mnist']",
+        ),
         ("train", "epochs", "10", "train.epochs: expected an integer, got '10'"),
         ("train", "epochs", True, "train.epochs: expected an integer, got True"),
         ("train", "learning_rate", -1, "train.learning_rate: expected > 0"),

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from mnist_pipeline.data.datasets import DATASETS
+from mnist_pipeline.data.datasets import PARTS, PRESETS, PRESETS_SOURCE
 from mnist_pipeline.data.preprocessing import MAX_SHIFT, SCALINGS
 from mnist_pipeline.errors import ParamsError
 from mnist_pipeline.model.architecture import (
@@ -42,12 +42,86 @@ def _at_least(minimum: float) -> dict[str, Any]:
     return _check(lambda value: value >= minimum, f">= {minimum}")
 
 
+NAME = re.compile(r"[A-Za-z0-9_.-]+")  # a dataset's name: in file names and model names
+SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
 @dataclass(frozen=True)
 class DataParams:
-    dataset: str = field(metadata=_one_of(tuple(DATASETS)))
-    # Check the content against the dataset's published sha256 digests. Turn off only for
-    # your own MNIST-format files (a subsample, a private mirror): format checks still apply.
+    """A preset (mnist, fashion_mnist), or your own MNIST-format dataset described by its
+    folder of IDX files, class names and (optional) checksums."""
+
+    # Names data/raw/<dataset>.npz and the registered model.
+    dataset: str = field(
+        metadata=_check(NAME.fullmatch, "a name of letters, digits, '-', '_', '.'")
+    )
+    # Check the content against its sha256 digests: a preset's published ones, or data.sha256.
+    # Off: format checks only (a subsample, a private copy).
     verify: bool
+    # A DVC dep of download: your own dataset's folder, or (a preset) the presets' folder.
+    source: str
+    class_names: list[str]  # your own dataset's, label 0 first; a preset has its own
+    sha256: dict[str, str]  # your own dataset's, by IDX part (train_images, ...)
+
+    def __post_init__(self):
+        if self.dataset in PRESETS:
+            _check_preset(self)
+        else:
+            _check_own(self)
+
+
+def _check_preset(data: DataParams) -> None:
+    own_keys = {
+        "source": data.source != PRESETS_SOURCE,
+        "class_names": data.class_names,
+        "sha256": data.sha256,
+    }
+    for key, given in own_keys.items():
+        if given:
+            expected = PRESETS_SOURCE if key == "source" else "none"
+            raise ParamsError(
+                f"data.{key}: {data.dataset} is a preset, with its own (expected {expected}; "
+                "give your own dataset another name)"
+            )
+
+
+def _check_own(data: DataParams) -> None:
+    """Your own dataset's description; the files themselves are download's to check."""
+    if data.source == PRESETS_SOURCE:  # a typo of a preset's name, most likely
+        raise ParamsError(
+            f"data.dataset: {data.dataset!r} is no preset (expected one of {list(PRESETS)}, "
+            "or data.source: your own dataset's folder)"
+        )
+    if not data.source:
+        raise ParamsError(
+            f"data.source: expected the folder of {data.dataset}'s IDX files, got {data.source!r}"
+        )
+    if len(data.class_names) < 2:
+        raise ParamsError(
+            f"data.class_names: expected {data.dataset}'s class names, label 0 "
+            f"first (at least 2), got {data.class_names!r}"
+        )
+    for index, name in enumerate(data.class_names):
+        if not name.strip() or "," in name or "\n" in name:
+            raise ParamsError(
+                f"data.class_names.{index}: expected a non-empty name without commas or "
+                f"line breaks (predictions.csv), got {name!r}"
+            )
+        if name in data.class_names[:index]:
+            raise ParamsError(
+                f"data.class_names.{index}: {name!r} again (expected each class named once)"
+            )
+    for part in PARTS:
+        if part not in data.sha256 and data.verify:
+            raise ParamsError(
+                f"data.sha256.{part}: missing (expected each IDX file's sha256 "
+                "when data.verify is true, or data.verify: false)"
+            )
+    for part, digest in data.sha256.items():
+        if part not in PARTS:
+            raise ParamsError(f"data.sha256.{part}: unknown key (expected one of {list(PARTS)})")
+        if not SHA256.fullmatch(digest):
+            raise ParamsError(f"data.sha256.{part}: expected 64 hex digits, got {digest!r}")
 
 
 @dataclass(frozen=True)
@@ -220,6 +294,11 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     origin = typing.get_origin(hint)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ParamsError(f"{key}: expected a list, got {value!r}")
+        (item,) = typing.get_args(hint)
+        return [_convert(item, entry, f"{key}.{index}") for index, entry in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
             raise ParamsError(f"{key}: expected a mapping, got {value!r}")

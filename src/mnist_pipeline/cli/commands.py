@@ -83,9 +83,11 @@ def _predict(arguments: argparse.Namespace) -> int:
 
             model = serving.load_model(arguments.model)
         else:
+            from mnist_pipeline.data.datasets import dataset_classes
             from mnist_pipeline.params import load_params
 
-            model = predictions.workspace_model(load_params().data.dataset)
+            data = load_params().data
+            model = predictions.workspace_model(dataset_classes(data.dataset, data.class_names))
         rows = predictions.records(names, model(batch))
         sys.stdout.write(predictions.render(rows, arguments.format))
         sys.stdout.flush()  # the answers first, then what was left out

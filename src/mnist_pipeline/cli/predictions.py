@@ -1,6 +1,6 @@
 """`mnist-pipeline predict`: which model answers, and how its answers are printed.
 
-The workspace's model (models/, prepare's scaling.json, the dataset in params.yaml) needs
+The workspace's model (models/, prepare's scaling.json, the class names of params.yaml's data) needs
 neither MLflow nor TensorFlow; any MLflow model URI (`models:/<name>@champion`,
 `models:/<name>/3`, `runs:/<run id>/model`, `models:/<model id>`, a local folder) is loaded
 by tracking.serving.load_model from the project's tracking store or MLFLOW_TRACKING_URI.
@@ -12,23 +12,22 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
 from mnist_pipeline import paths
-from mnist_pipeline.data.datasets import get_spec
 from mnist_pipeline.model.classifier import LABEL, PROBABILITY, RawImageClassifier
 
 INPUT = "input"  # the first column: which file (and which image in it)
 FORMATS = ("table", "json", "csv")
 
 
-def workspace_model(dataset: str) -> Callable[[np.ndarray], Any]:
+def workspace_model(class_names: Sequence[str]) -> Callable[[np.ndarray], Any]:
     """The model `dvc repro` left in the workspace, on raw images."""
     return RawImageClassifier.from_files(
-        paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, get_spec(dataset).class_names
+        paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, class_names
     ).predict
 
 

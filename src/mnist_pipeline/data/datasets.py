@@ -1,4 +1,4 @@
-"""The MNIST-format datasets: where they come from, what their content must be, IDX parsing.
+"""The MNIST-format datasets: presets and your own, what their content must be, IDX parsing.
 
 Verification is on the decompressed IDX content, not on archive bytes, so any mirror or
 recompression of the same data is accepted and anything else is rejected.
@@ -6,12 +6,16 @@ recompression of the same data is accepted and anything else is rejected.
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import yaml
 
 from mnist_pipeline.errors import DataError
 
@@ -28,74 +32,62 @@ IDX_FILES = {
 }
 
 
+# The presets: each a description like your own dataset's (presets/<name>.yaml), plus where
+# it is downloaded from. `data.source` names their folder for a preset (a DVC dep of download,
+# as your own dataset's folder is), from the project root.
+PRESETS = ("mnist", "fashion_mnist")
+PRESETS_SOURCE = "src/mnist_pipeline/data/presets"
+
+
 @dataclass(frozen=True)
 class DatasetSpec:
     name: str
     class_names: tuple[str, ...]
-    # sha256 of each decompressed IDX file, keyed by PARTS.
+    # sha256 of each decompressed IDX file, keyed by PARTS (your own dataset: those given).
     idx_sha256: dict[str, str]
     # Public IDX `.gz` mirrors, tried in order after any configured mirror.
-    idx_urls: tuple[str, ...]
+    idx_urls: tuple[str, ...] = ()
     # Keras's single-file copy (x_train, y_train, x_test, y_test), verified by file sha256.
     npz_url: str | None = None
     npz_sha256: str | None = None
     # `content_digest` of the verified arrays, whatever file they came in.
     content_sha256: str | None = None
+    # Your own dataset's folder of the four IDX files: its only source (no mirror, no URL).
+    folder: str | None = None
 
 
-DATASETS = {
-    "mnist": DatasetSpec(
-        name="mnist",
-        class_names=tuple(str(digit) for digit in range(10)),
-        idx_sha256={
-            "train_images": "ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db",
-            "train_labels": "65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5",
-            "test_images": "0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7",
-            "test_labels": "ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2",
-        },
-        idx_urls=(
-            "https://ossci-datasets.s3.amazonaws.com/mnist/",
-            "https://yann.lecun.com/exdb/mnist/",
-        ),
-        npz_url="https://storage.googleapis.com/tensorflow/tf-keras-datasets/mnist.npz",
-        npz_sha256="731c5ac602752760c8e48fbffcf8c3b850d9dc2a2aedcf2cc48468fc17b673d1",
-        content_sha256="bd930a59a860c3d5915c6d67631a728a21bc7c535055bac61f9487e95b28eaa5",
-    ),
-    "fashion_mnist": DatasetSpec(
-        name="fashion_mnist",
-        class_names=(
-            "T-shirt/top",
-            "Trouser",
-            "Pullover",
-            "Dress",
-            "Coat",
-            "Sandal",
-            "Shirt",
-            "Sneaker",
-            "Bag",
-            "Ankle boot",
-        ),  # fmt: skip
-        idx_sha256={
-            "train_images": "c59f468a2f672dc815687fe0f83887768d799fd8a3f3276145d20f83aa44d888",
-            "train_labels": "bad3541b69d912435c50bb6ba87bec294ff4f6a2e1246121d8633921760443d9",
-            "test_images": "5b4141f0afbad91edebe8549f8fcffe087ea10ca49f1dbef5c9a5cd8815ce37b",
-            "test_labels": "0402a96d92fd2663957122ceb108a494c5af83dab82d92729df917d7dec38c34",
-        },
-        idx_urls=(
-            "https://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
-            "https://storage.googleapis.com/tensorflow/tf-keras-datasets/",
-        ),
-    ),
-}
-
-
+@functools.cache
 def get_spec(dataset: str) -> DatasetSpec:
-    try:
-        return DATASETS[dataset]
-    except KeyError:
-        raise DataError(
-            f"unknown dataset {dataset!r} (expected one of {sorted(DATASETS)})"
-        ) from None
+    """A preset's spec, from its description file."""
+    if dataset not in PRESETS:
+        raise DataError(f"unknown dataset {dataset!r} (expected one of {list(PRESETS)})")
+    preset = yaml.safe_load((Path(__file__).parent / "presets" / f"{dataset}.yaml").read_text())
+    return DatasetSpec(
+        name=dataset,
+        class_names=tuple(preset["class_names"]),
+        idx_sha256=preset["sha256"],
+        idx_urls=tuple(preset["urls"]),
+        npz_url=preset.get("npz_url"),
+        npz_sha256=preset.get("npz_sha256"),
+        content_sha256=preset.get("content_sha256"),
+    )
+
+
+def describe(data) -> DatasetSpec:
+    """params.yaml's `data` (params.DataParams) as a spec: a preset's, or your own dataset's."""
+    if data.dataset in PRESETS:
+        return get_spec(data.dataset)
+    return DatasetSpec(
+        name=data.dataset,
+        class_names=tuple(data.class_names),
+        idx_sha256=dict(data.sha256),
+        folder=data.source,
+    )
+
+
+def dataset_classes(dataset: str, given: Sequence[str]) -> tuple[str, ...]:
+    """The class names, label 0 first: a preset's own, else `given` (data.class_names)."""
+    return get_spec(dataset).class_names if dataset in PRESETS else tuple(given)
 
 
 def sha256(data: bytes) -> str:
@@ -140,6 +132,18 @@ def verify_idx(files: dict[str, bytes], spec: DatasetSpec) -> None:
             raise DataError(
                 f"{IDX_FILES[part]}: checksum mismatch for {spec.name} "
                 f"(expected sha256 {spec.idx_sha256[part]}, got {actual})"
+            )
+
+
+def check_labels(arrays: dict[str, np.ndarray], spec: DatasetSpec) -> None:
+    """Each label must name a class: 0 to N-1 for N class names."""
+    count = len(spec.class_names)
+    for split in ("train", "test"):
+        labels = arrays[f"y_{split}"]
+        if labels.size and int(labels.max()) >= count:
+            raise DataError(
+                f"{IDX_FILES[f'{split}_labels']}: label {int(labels.max())} has no class name "
+                f"(expected labels 0-{count - 1} for the {count} names in data.class_names)"
             )
 
 

@@ -25,6 +25,7 @@ from mnist_pipeline.data.datasets import (
     PARTS,
     DataError,
     DatasetSpec,
+    check_labels,
     content_digest,
     decompress,
     parse_idx_arrays,
@@ -44,7 +45,10 @@ class SourceUnavailableError(Exception):
 
 
 def sources_for(spec: DatasetSpec, mirror: str | None) -> list[str]:
-    """The configured mirror first (if any), then the public sources."""
+    """Your own dataset: its folder alone. A preset: the configured mirror first (if any),
+    then the public sources."""
+    if spec.folder is not None:
+        return [resolve_mirror(spec.folder)]
     public = [spec.npz_url] if spec.npz_url else []
     return ([resolve_mirror(mirror)] if mirror else []) + public + list(spec.idx_urls)
 
@@ -63,9 +67,15 @@ def fetch(spec: DatasetSpec, sources: list[str], verify: bool = True) -> tuple[d
         try:
             arrays = fetch_from(spec, source, verify)
         except SourceUnavailableError as reason:
+            if spec.folder is not None:  # your own dataset has no other source
+                raise DataError(
+                    f"data.source: {reason} (expected the folder of {spec.name}'s IDX files: "
+                    f"{', '.join(IDX_FILES.values())}, each .gz or uncompressed)"
+                ) from None
             log.warning("source unavailable: %s", reason)
             tried.append(str(reason))
             continue
+        check_labels(arrays, spec)
         return arrays, source
     raise DataError(
         f"no source reachable for {spec.name}; tried: " + "; ".join(tried) + ". "
@@ -82,7 +92,7 @@ def fetch_from(spec: DatasetSpec, source: str, verify: bool) -> dict[str, np.nda
         name = IDX_FILES[part]
         data = _read_first(_join(source, f"{name}.gz"), _join(source, name))
         if data is None:
-            if not files:  # no IDX files at all: the folder may hold the npz instead
+            if not files and spec.folder is None:  # a preset's folder may hold the npz instead
                 npz = _read_first(_join(source, f"{spec.name}.npz"))
                 if npz is not None:
                     return _npz_arrays(spec, npz, _join(source, f"{spec.name}.npz"), verify)

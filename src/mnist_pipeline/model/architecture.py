@@ -17,7 +17,6 @@ from typing import Any
 from mnist_pipeline.data.datasets import IMAGE_SHAPE
 
 INPUT_DIM = IMAGE_SHAPE[0] * IMAGE_SHAPE[1]
-NUM_CLASSES = 10
 OUTPUT_LAYER = "output"
 OPTIMIZERS = ("adam", "sgd", "rmsprop")  # Keras optimizer names (keras.optimizers.get)
 # Hidden-layer activations, by Keras's names; inference.py implements each in numpy.
@@ -32,9 +31,10 @@ SPEC_KEYS = ("input_dim", "hidden_layers", "num_classes")
 LAYER_KEYS = ("units", "activation", "dropout")
 
 
-def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
+def model_spec(hidden_layers: list[dict[str, Any]], num_classes: int) -> dict[str, Any]:
     """`hidden_layers`: [{"units": 128, "activation": "linear", "dropout": 0.0}, ...]
-    (dropout optional; 0 adds no key and no layer)."""
+    (dropout optional; 0 adds no key and no layer); `num_classes`: the dataset's, one
+    softmax output each."""
     for index, layer in enumerate(hidden_layers):
         if not isinstance(layer.get("units"), int) or layer["units"] < 1:
             raise ValueError(f"hidden layer {index}: units must be a positive integer, got {layer}")
@@ -47,7 +47,7 @@ def model_spec(hidden_layers: list[dict[str, Any]]) -> dict[str, Any]:
             | ({"dropout": layer["dropout"]} if layer.get("dropout", 0) > 0 else {})
             for layer in hidden_layers
         ],
-        "num_classes": NUM_CLASSES,
+        "num_classes": num_classes,
     }
 
 

@@ -90,7 +90,7 @@ def _hidden_module(name: str):
         del sys.modules[name]
 
 
-def one_hot(labels: np.ndarray, num_classes: int = 10) -> np.ndarray:
+def one_hot(labels: np.ndarray, num_classes: int) -> np.ndarray:
     return np.eye(num_classes, dtype=np.float32)[labels]
 
 
@@ -146,7 +146,8 @@ def fit(
     (`keras_callback`). `max_shift` > 0: each epoch sees every training image shifted at
     random by up to that many pixels (`shifted_batches`). Logs the fit's wall time (not an
     output: it varies from run to run)."""
-    labels = one_hot(train["y"])
+    num_classes = model.output_shape[-1]  # the dataset's, as the model was built for it
+    labels = one_hot(train["y"], num_classes)
     if max_shift > 0:
         data = {"x": shifted_batches(train["x"], labels, batch_size, max_shift, seed)}
     else:
@@ -155,7 +156,7 @@ def fit(
     start = time.perf_counter()
     history = model.fit(
         **data,
-        validation_data=(val["x"], one_hot(val["y"])),
+        validation_data=(val["x"], one_hot(val["y"], num_classes)),
         epochs=epochs,
         callbacks=[epoch_line(epochs), *(keras_callback(c) for c in callbacks)],  # first: an
         # epoch a trial stops at shows

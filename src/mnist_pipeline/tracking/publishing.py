@@ -12,7 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from mnist_pipeline import paths
-from mnist_pipeline.data.datasets import sha256
+from mnist_pipeline.data.datasets import dataset_classes, sha256
 from mnist_pipeline.data.preprocessing import unscale
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.report.evaluation import TEST_ACCURACY
@@ -54,6 +54,7 @@ def complete_workspace_run(params, experiment: str) -> str:
         example = read_npz(paths.PREPARED_TEST)["x"][: serving.EXAMPLE_IMAGES]
         serving.log_model_once(
             paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
+            dataset_classes(params.data.dataset, params.data.class_names),
             unscale(example, read_json(paths.SCALING)), weights_sha256,
         )  # fmt: skip
     return run_id

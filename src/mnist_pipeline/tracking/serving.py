@@ -16,7 +16,7 @@ import contextlib
 import importlib.metadata
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ import mlflow
 import numpy as np
 from mlflow.exceptions import MlflowException
 
-from mnist_pipeline.data.datasets import get_spec
 from mnist_pipeline.errors import DataError, ModelError
 from mnist_pipeline.model.architecture import IMAGE_SHAPE
 from mnist_pipeline.model.classifier import LABEL, PROBABILITY, RawImageClassifier
@@ -69,7 +68,7 @@ def input_schema():
     return Schema([TensorSpec(np.dtype(np.uint8), (-1, *IMAGE_SHAPE))])
 
 
-def signature(class_names: tuple[str, ...]):
+def signature(class_names: Sequence[str]):
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema
 
@@ -78,12 +77,11 @@ def signature(class_names: tuple[str, ...]):
     return ModelSignature(inputs=input_schema(), outputs=Schema(columns))
 
 
-def log_model(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
-              weights_sha256: str):  # fmt: skip
+def log_model(spec: str, weights: str, scaling: str, dataset: str, class_names: Sequence[str],
+              example: np.ndarray, weights_sha256: str):  # fmt: skip
     """Log the raw-image model into the active run; returns its LoggedModel id. Its code goes
     with it (`code_paths`: this package, as it was when logged), so it loads where
     mnist_pipeline is not installed; its test metrics (step 0) are attached to it."""
-    class_names = get_spec(dataset).class_names
     requirements = [f"{name}=={importlib.metadata.version(name)}" for name in REQUIREMENTS]
     # MLflow checks the input example by loading the model back from the folder it just
     # wrote: its "Downloading artifacts" bars would fill the stage log with copies of a copy.
@@ -119,7 +117,8 @@ def _environment(**variables: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def log_model_once(spec: str, weights: str, scaling: str, dataset: str, example: np.ndarray,
+def log_model_once(spec: str, weights: str, scaling: str, dataset: str,
+                   class_names: Sequence[str], example: np.ndarray,
                    weights_sha256: str) -> str:  # fmt: skip
     """The raw-image model of these weights in the active run: the one logged before (a rerun
     of evaluate logs into the same run), else logged now; returns its LoggedModel id."""
@@ -128,7 +127,7 @@ def log_model_once(spec: str, weights: str, scaling: str, dataset: str, example:
     logged = tracker.logged_model(client, run, weights_sha256)
     if logged is not None:
         return logged.model_id
-    return log_model(spec, weights, scaling, dataset, example, weights_sha256)
+    return log_model(spec, weights, scaling, dataset, class_names, example, weights_sha256)
 
 
 def load_model(uri: str) -> Callable[[np.ndarray], Any]:

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from mnist_pipeline import paths, stage
+from mnist_pipeline.data.datasets import dataset_classes
 from mnist_pipeline.errors import (
     RunError,
     TrackingError,
@@ -399,12 +400,13 @@ def describe(params, dataset_sha256: str, changes: dict[str, Any]) -> str:
         for layer in params.model.values()
     )
     train = params.train
+    classes = dataset_classes(params.data.dataset, params.data.class_names)
     schedule = "" if train.lr_schedule == "constant" else f" ({train.lr_schedule} decay)"
     shifts = f", images shifted up to {train.augment_shift} px" if train.augment_shift else ""
     lines = [
         f"**Data**: {params.data.dataset} (content sha256 {dataset_sha256[:12]}), "
         f"{params.prepare.scaling} scaling, seed {params.seed}",
-        f"**Model**: 784{layers} → 10 softmax",
+        f"**Model**: 784{layers} → {len(classes)} softmax",
         f"**Training**: {train.optimizer}, learning rate {train.learning_rate}{schedule}, "
         f"{train.epochs} epochs, batch {train.batch_size}{shifts}, {train.backend} backend",
         "**Params changed from the commit**: "
