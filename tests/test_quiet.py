@@ -187,7 +187,7 @@ NOISE_MARKERS = re.compile(
     rf"^[EI]\d{{4}} |absl::InitializeLog|Failed to resolve installed pip|{MLFLOW_INFO.pattern}",
     re.M,
 )
-EPOCH_LINE = re.compile(r"^INFO mnist_pipeline\.training: Epoch \d+/\d+: loss ")
+EPOCH_LINE = re.compile(r"^INFO mnist_pipeline\.model\.training: Epoch \d+/\d+: loss ")
 
 
 @pytest.fixture(scope="module")

@@ -62,7 +62,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     experiment = f"server-test-{uuid.uuid4().hex[:8]}"
     # The server outlives the test: a registered model of its own, not a shared one.
     registered = f"'{experiment}-{{dataset}}'"  # quoted for `-S`: braces are override syntax
-    names = {"tracker.experiment": experiment, "registry.model_name": registered}
+    names = {"tracking.experiment": experiment, "registry.model_name": registered}
     project, env = make_tiny_project(tmp_path / "project", **names)
     env["MLFLOW_TRACKING_URI"] = SERVER
     for stage in STAGES:
@@ -91,7 +91,7 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     assert probabilities.shape == (4, 10)
     np.testing.assert_allclose(probabilities.sum(axis=1), 1, rtol=1e-5)
     # The registry on the server: the raw-image model, a version, champion, on raw images.
-    name = f"{experiment}-mnist"  # tracker.experiment is unique here, so the registry name
+    name = f"{experiment}-mnist"  # tracking.experiment is unique here, so the registry name
     champion = mlflow.pyfunc.load_model(f"models:/{name}@champion")
     with np.load(project / "data/raw/mnist.npz") as raw:
         table = champion.predict(raw["x_test"])

@@ -226,7 +226,7 @@ def test_a_backend_process_never_imports_the_other_backend(backend, other):
     pytest.importorskip("jax", reason="the 'jax' extra is not installed")
     script = (
         "import sys\n"
-        "from mnist_pipeline import training\n"
+        "from mnist_pipeline.model import training\n"
         f"training.select_backend({backend!r}, 1)\n"
         "training.configure_determinism(42, 1)\n"
         "import keras\n"

@@ -22,7 +22,7 @@ from mnist_pipeline.errors import ParamsError, StudyError, TrialPrunedError, Tri
 from mnist_pipeline.search import searchfile, trial, tuning
 from mnist_pipeline.tracking import tracker
 
-from conftest import ROOT, dvc, git_commit_all, tiny_repository_copy
+from conftest import ROOT, dvc, edit_params, git_commit_all, tiny_repository_copy
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
@@ -394,6 +394,10 @@ DEADLINE = 900  # seconds for a whole study on a loaded machine (about 1-2 min i
 def _study_project(tmp_path, **search_changes) -> tuple[Path, dict, str]:
     project, env = tiny_repository_copy(tmp_path)
     name = f"t{uuid.uuid4().hex[:8]}"  # unique: the PostgreSQL database outlives the test
+    # A registered model of its own too: the server's registry outlives the test, and a rerun
+    # trains the same weights (its version would already be there).
+    edit_params(project / "params.yaml", **{"registry.model_name": f"'{name}-{{dataset}}'"})
+    git_commit_all(project, "the study's own registered model")
     (project / "tiny-search.yaml").write_text(
         yaml.safe_dump({**TINY_SEARCH, "study": name, **search_changes})
     )
