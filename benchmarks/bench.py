@@ -92,11 +92,12 @@ def prepare_clone(mirror: Path, env: dict) -> Path:
 
 
 def set_param(clone: Path, key: str, value: object) -> None:
-    """Edit one `section.key` of the clone's params.yaml in place (keeps its comments)."""
+    """Edit one `section.key` of the clone's params.yaml in place (keeps its comments). Not
+    DOTALL: `.` spanning lines made the search backtrack for minutes on the current params.yaml."""
     section, name = key.split(".")
     path = clone / "params.yaml"
     text, count = re.subn(
-        rf"(?ms)^({section}:\n(?:  .*\n|\n)*?  {name}: )\S+", rf"\g<1>{value}", path.read_text()
+        rf"(?m)^({section}:\n(?:  .*\n|\n)*?  {name}: )\S+", rf"\g<1>{value}", path.read_text()
     )
     if count != 1:
         raise SystemExit(f"params.yaml: cannot set {key}")
