@@ -141,8 +141,9 @@ def import_costs(env: dict) -> dict[str, float]:
 
 def fit_speed(clone: Path, env: dict) -> dict:
     """benchmarks/fit_throughput.py's comparison (its last output line is JSON)."""
-    _, output = timed([sys.executable, str(ROOT / "benchmarks/fit_throughput.py"),
-                       "--epochs", "6"], clone, env)  # fmt: skip
+    _, output = timed(
+        [sys.executable, str(ROOT / "benchmarks/fit_throughput.py"), "--epochs", "6"], clone, env
+    )
     return json.loads(output.strip().splitlines()[-1])
 
 
@@ -168,9 +169,16 @@ def main() -> None:
     baseline_outputs: list[str] = []
 
     def baseline() -> float:
-        seconds, output = timed([sys.executable, str(ROOT / "benchmarks/notebook_baseline.py"),
-                                 str(mirror), str(WORK / "baseline")], clone,
-                                env | TENSORFLOW_ONLY)  # fmt: skip
+        seconds, output = timed(
+            [
+                sys.executable,
+                str(ROOT / "benchmarks/notebook_baseline.py"),
+                str(mirror),
+                str(WORK / "baseline"),
+            ],
+            clone,
+            env | TENSORFLOW_ONLY,
+        )
         baseline_outputs.append(output)
         return seconds
 
@@ -209,8 +217,9 @@ def main() -> None:
     results["baseline_accuracy"] = float(found.group(1)) if found else float("nan")
     speed = fit_speed(clone, env)
     peak = sgemm_peak()
-    costs = {name: stage_cost(command, clone, env) for name, command in
-             stage_commands(clone).items()}  # fmt: skip
+    costs = {
+        name: stage_cost(command, clone, env) for name, command in stage_commands(clone).items()
+    }
     set_param(clone, "train.backend", "jax")
     costs["train (jax)"] = stage_cost(stage_commands(clone)["train"], clone, env)
     imports = import_costs(env)
@@ -249,8 +258,10 @@ def render(arguments, results, accuracy, speed, peak, costs, imports) -> str:
 
     def fit_row(label: str, name: str, weights: str) -> str:
         gflops = epoch_flops / seconds[name] / 1e9
-        return (f"| {label} | {seconds[name]:.3f} | {gflops:.1f} | {gflops / peak:.1%} | "
-                f"{speedup[name]:.2f} | {weights} |")  # fmt: skip
+        return (
+            f"| {label} | {seconds[name]:.3f} | {gflops:.1f} | {gflops / peak:.1%} | "
+            f"{speedup[name]:.2f} | {weights} |"
+        )
 
     def verdict(key: str, backend: str) -> str:
         if (key, backend) not in met:

@@ -102,13 +102,23 @@ def main() -> None:
     spec = model_spec(layers, int(train["y"].max()) + 1)  # classes: those the labels use
     model = mlp.build_model(spec)
     mlp.compile_model(
-        model, arguments.optimizer, arguments.learning_rate, arguments.steps_per_execution,
+        model,
+        arguments.optimizer,
+        arguments.learning_rate,
+        arguments.steps_per_execution,
         lr_schedule=arguments.lr_schedule,
         total_steps=training.total_steps(len(train["y"]), arguments.batch_size, arguments.epochs),
-    )  # fmt: skip
+    )
     start = time.perf_counter()
-    history = training.fit(model, train, val, arguments.epochs, arguments.batch_size,
-                           max_shift=arguments.augment_shift, seed=arguments.seed)  # fmt: skip
+    history = training.fit(
+        model,
+        train,
+        val,
+        arguments.epochs,
+        arguments.batch_size,
+        max_shift=arguments.augment_shift,
+        seed=arguments.seed,
+    )
     seconds = time.perf_counter() - start
     result = {key: value for key, value in vars(arguments).items() if key != "split"}
     result |= {

@@ -82,8 +82,10 @@ def measure(variant: str, epochs: int) -> dict:
 def run_variant(variant: str, epochs: int) -> dict:
     done = subprocess.run(
         [sys.executable, __file__, "--variant", variant, "--epochs", str(epochs)],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"fit variant {variant} failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])

@@ -31,8 +31,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CSV_PATH = ROOT / "benchmarks" / "seeds.csv"
 MARKDOWN_PATH = ROOT / "benchmarks" / "seeds.md"
-COLUMNS = ("config", "seed", "test_accuracy", "test_loss", "test_macro_f1", "fit_seconds",
-           "load_1min", "commit", "experiment", "command")  # fmt: skip
+COLUMNS = (
+    "config",
+    "seed",
+    "test_accuracy",
+    "test_loss",
+    "test_macro_f1",
+    "fit_seconds",
+    "load_1min",
+    "commit",
+    "experiment",
+    "command",
+)
 FIT_LINE = re.compile(r"fit: (\d+) epochs in ([\d.]+) s")
 NOTEBOOK_ACCURACY = 0.9754  # what the reference notebook printed (Keras 2)
 
@@ -42,16 +52,26 @@ def experiment_name(config: str, seed: int) -> str:
 
 
 def command(config: str, seed: int, overrides: list[str]) -> list[str]:
-    return ["dvc", "exp", "run", "--temp", "-n", experiment_name(config, seed),
-            "-S", f"seed={seed}", *overrides]  # fmt: skip
+    return [
+        "dvc",
+        "exp",
+        "run",
+        "--temp",
+        "-n",
+        experiment_name(config, seed),
+        "-S",
+        f"seed={seed}",
+        *overrides,
+    ]
 
 
 def run_one(config: str, seed: int, overrides: list[str]) -> dict[str, str]:
     name = experiment_name(config, seed)
     # A rerun replaces this commit's experiment of that name (by its full ref: a bare name
     # would remove the one experiment of that name from any commit).
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                          text=True, check=True).stdout.strip()  # fmt: skip
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.strip()
     ref = f"refs/exps/{head[:2]}/{head[2:]}/{name}"
     if subprocess.run(["git", "show-ref", "--quiet", "--verify", ref], cwd=ROOT).returncode == 0:
         subprocess.run(["dvc", "exp", "remove", ref], cwd=ROOT, check=True, capture_output=True)
@@ -63,11 +83,16 @@ def run_one(config: str, seed: int, overrides: list[str]) -> dict[str, str]:
         sys.exit(f"{name} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
     fits = FIT_LINE.findall(result.stdout + result.stderr)
     metrics = test_metrics(name)
-    row = {"config": config, "seed": str(seed), "experiment": name, "commit": head[:7],
-           "command": shlex.join(arguments), "load_1min": f"{load:.1f}",
-           "fit_seconds": fits[-1][1] if fits else "",
-           **{key: f"{metrics[key]:.4f}" for key in ("test_accuracy", "test_loss",
-                                                      "test_macro_f1")}}  # fmt: skip
+    row = {
+        "config": config,
+        "seed": str(seed),
+        "experiment": name,
+        "commit": head[:7],
+        "command": shlex.join(arguments),
+        "load_1min": f"{load:.1f}",
+        "fit_seconds": fits[-1][1] if fits else "",
+        **{key: f"{metrics[key]:.4f}" for key in ("test_accuracy", "test_loss", "test_macro_f1")},
+    }
     print(f"  test accuracy {row['test_accuracy']}, fit {row['fit_seconds']} s, load {load:.1f}")
     return row
 
@@ -81,9 +106,12 @@ def test_metrics(name: str) -> dict[str, float]:
 
     client = mlflow.MlflowClient(tracker.tracking_uri())
     experiment = client.get_experiment_by_name("mnist-pipeline")
-    runs = client.search_runs([experiment.experiment_id],
-                              filter_string=f"attributes.run_name = '{name}'",
-                              order_by=["attributes.start_time DESC"], max_results=1)  # fmt: skip
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string=f"attributes.run_name = '{name}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
     if not runs or "test_accuracy" not in runs[0].data.metrics:
         sys.exit(f"{name}: no MLflow run with test metrics")
     return runs[0].data.metrics
@@ -125,13 +153,24 @@ def summary(rows: list[dict[str, str]]) -> str:
         spread = statistics.stdev(accuracy) if len(accuracy) > 1 else float("nan")
         seeds = ", ".join(row["seed"] for row in mine)
         fit = f"{statistics.median(fits):.1f}" if fits else "-"
-        lines.append(f"| {config} | {seeds} | {statistics.mean(accuracy):.4f} ± {spread:.4f} "
-                     f"| {min(accuracy):.4f} | {max(accuracy):.4f} | {fit} |")  # fmt: skip
-    lines += ["", "## Runs", "", "| configuration | seed | test accuracy | test loss | macro F1 "
-              "| fit s | load (1 min) | commit |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
-    lines += [f"| {row['config']} | {row['seed']} | {row['test_accuracy']} | {row['test_loss']} "
-              f"| {row['test_macro_f1']} | {row['fit_seconds'] or '-'} | {row['load_1min']} "
-              f"| {row['commit']} |" for row in rows]  # fmt: skip
+        lines.append(
+            f"| {config} | {seeds} | {statistics.mean(accuracy):.4f} ± {spread:.4f} "
+            f"| {min(accuracy):.4f} | {max(accuracy):.4f} | {fit} |"
+        )
+    lines += [
+        "",
+        "## Runs",
+        "",
+        "| configuration | seed | test accuracy | test loss | macro F1 "
+        "| fit s | load (1 min) | commit |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    lines += [
+        f"| {row['config']} | {row['seed']} | {row['test_accuracy']} | {row['test_loss']} "
+        f"| {row['test_macro_f1']} | {row['fit_seconds'] or '-'} | {row['load_1min']} "
+        f"| {row['commit']} |"
+        for row in rows
+    ]
     lines += ["", "## Commands", "", "```bash"] + [row["command"] for row in rows] + ["```", ""]
     return "\n".join(lines)
 

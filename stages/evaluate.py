@@ -49,9 +49,14 @@ def main() -> None:
     with tracker.model_run(experiment_id, weights_sha256, params, raw["content_sha256"]):
         tracker.log_evaluation()
         serving.log_model_once(
-            paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset, class_names,
-            unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling), weights_sha256,
-        )  # fmt: skip
+            paths.MODEL_SPEC,
+            paths.WEIGHTS,
+            paths.SCALING,
+            params.data.dataset,
+            class_names,
+            unscale(test["x"][: serving.EXAMPLE_IMAGES], scaling),
+            weights_sha256,
+        )
 
 
 if __name__ == "__main__":

@@ -36,26 +36,36 @@ def main() -> None:
     spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()], len(classes))
     model = mlp.build_model(spec)
     mlp.compile_model(
-        model, params.train.optimizer, params.train.learning_rate, params.train.steps_per_execution,
+        model,
+        params.train.optimizer,
+        params.train.learning_rate,
+        params.train.steps_per_execution,
         lr_schedule=params.train.lr_schedule,
-        total_steps=training.total_steps(len(train["y"]), params.train.batch_size,
-                                         params.train.epochs),
-    )  # fmt: skip
+        total_steps=training.total_steps(
+            len(train["y"]), params.train.batch_size, params.train.epochs
+        ),
+    )
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
     link = trial.from_environment()  # set when `mnist-pipeline tune` runs this as a trial
-    with tracker.new_run(experiment_id, params, raw["content_sha256"],
-                          **trial.run_tags(link)) as run:  # fmt: skip
+    with tracker.new_run(
+        experiment_id, params, raw["content_sha256"], **trial.run_tags(link)
+    ) as run:
         tracker.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"
         )
         tracker.log_dataset(f"{params.data.dataset}-val", val, content_digest(val), "validation")
         epochs = training.fit(
-            model, train, val, params.train.epochs, params.train.batch_size,
+            model,
+            train,
+            val,
+            params.train.epochs,
+            params.train.batch_size,
             callbacks=[tracker.EpochMetrics()]
             + ([trial.epoch_callback(link, run.info.run_id)] if link else []),
-            max_shift=params.train.augment_shift, seed=params.seed,
-        )  # fmt: skip
+            max_shift=params.train.augment_shift,
+            seed=params.seed,
+        )
 
         weights = training.weights_npz(mlp.get_weights(model))
         atomic.write_bytes(paths.WEIGHTS, weights)

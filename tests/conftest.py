@@ -71,8 +71,13 @@ def edit_params(path: Path, **changes: object) -> None:
     `dvc exp run -S` does (comments and layout kept)."""
     from dvc.utils.hydra import apply_overrides
 
-    apply_overrides(path, [f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
-                           for key, value in changes.items()])  # fmt: skip
+    apply_overrides(
+        path,
+        [
+            f"{key}={json.dumps(value) if not isinstance(value, str) else value}"
+            for key, value in changes.items()
+        ],
+    )
 
 
 @pytest.fixture
@@ -119,8 +124,9 @@ def make_tiny_project(
     directory.mkdir(parents=True)
     shutil.copy(ROOT / "params.yaml", directory / "params.yaml")
     edit_params(directory / "params.yaml", **{**TINY_PARAMS, **params})
-    mirror = write_idx_folder(directory.parent / f"{directory.name}-mirror",
-                              tiny_dataset(30, test_per_class))  # fmt: skip
+    mirror = write_idx_folder(
+        directory.parent / f"{directory.name}-mirror", tiny_dataset(30, test_per_class)
+    )
     env = {
         "MNIST_PIPELINE_MIRROR": str(mirror),
         "MLFLOW_TRACKING_URI": f"sqlite:///{directory / 'mlflow.db'}",
@@ -137,9 +143,13 @@ def make_tiny_project(
 def dvc(*arguments: str, cwd: Path, env: dict, timeout: float = 900) -> subprocess.CompletedProcess:
     """Run `dvc ARGUMENTS` in `cwd` with this interpreter's DVC; it must succeed."""
     result = subprocess.run(
-        [sys.executable, "-m", "dvc", *arguments], cwd=cwd, env=env,
-        capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
+        [sys.executable, "-m", "dvc", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result
 
@@ -148,16 +158,20 @@ def git_commit_all(directory: Path, message: str) -> None:
     """Commit everything not ignored, as a test user (CI may have no git identity)."""
     identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid"]
     subprocess.run(["git", "add", "-A"], cwd=directory, check=True)
-    subprocess.run(["git", *identity, "commit", "--allow-empty", "-qm", message], cwd=directory,
-                   check=True)  # fmt: skip
+    subprocess.run(
+        ["git", *identity, "commit", "--allow-empty", "-qm", message], cwd=directory, check=True
+    )
 
 
 def copy_repository(destination: Path) -> None:
     """The repository's own files (tracked or new, not ignored), without outputs or stores."""
     listed = subprocess.run(
         ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
-        cwd=ROOT, capture_output=True, check=True, text=True,
-    ).stdout.split("\0")  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        check=True,
+        text=True,
+    ).stdout.split("\0")
     for name in filter(None, listed):
         source = ROOT / name
         if source.is_file() and not name.startswith(("reports/", "dvc.lock")):

@@ -130,8 +130,11 @@ def test_code_deps_are_exactly_the_modules_the_stage_imports(stage):
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
 def test_data_deps_and_outputs_are_exactly_the_files_the_stage_names(stage):
     named = referenced_paths(stage_script(stage))
-    declared = {entry for entry in entries(stage, "deps", "outs", "metrics", "plots")
-                if not entry.endswith(".py")}  # fmt: skip
+    declared = {
+        entry
+        for entry in entries(stage, "deps", "outs", "metrics", "plots")
+        if not entry.endswith(".py")
+    }
     undeclared, unused = sorted(named - declared), sorted(declared - named)
     assert not undeclared, f"stage {stage}: reads or writes {undeclared}, not in its dvc.yaml"
     assert not unused, f"stage {stage}: dvc.yaml declares {unused}, which its script never names"

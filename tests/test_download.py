@@ -18,8 +18,12 @@ from conftest import IDX_NAMES, edit_params, idx_bytes, run_stage, write_idx_fol
 
 def spec_for(arrays: dict):
     """The MNIST spec with digests of the tiny generated data, so verification applies."""
-    parts = {"x_train": "train_images", "y_train": "train_labels",
-             "x_test": "test_images", "y_test": "test_labels"}  # fmt: skip
+    parts = {
+        "x_train": "train_images",
+        "y_train": "train_labels",
+        "x_test": "test_images",
+        "y_test": "test_labels",
+    }
     digests = {
         part: hashlib.sha256(idx_bytes(arrays[key])).hexdigest() for key, part in parts.items()
     }

@@ -95,8 +95,11 @@ def test_grid_title_sits_just_above_the_images(images_and_labels, width):
 
 
 def test_curves_have_both_series_and_labels():
-    history = {"epoch": np.arange(1, 4), "loss": np.array([0.9, 0.5, 0.3]),
-               "val_loss": np.array([0.8, 0.6, 0.5])}  # fmt: skip
+    history = {
+        "epoch": np.arange(1, 4),
+        "loss": np.array([0.9, 0.5, 0.3]),
+        "val_loss": np.array([0.8, 0.6, 0.5]),
+    }
     axis = figures.curve(history, "loss", "Cross-entropy loss", width=10).axes[0]
     assert [line.get_label() for line in axis.get_lines()] == ["train loss", "validation loss"]
     assert axis.get_xlabel() == "Epoch" and axis.get_ylabel() == "Cross-entropy loss"

@@ -64,13 +64,19 @@ def test_the_default_params_train_the_committed_reference_weights(project, tmp_p
 
     from mnist_pipeline.cli.reprocheck import lock_hashes
 
-    env = {"MNIST_PIPELINE_MIRROR": str(MIRROR),
-           "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}"}  # fmt: skip
+    env = {
+        "MNIST_PIPELINE_MIRROR": str(MIRROR),
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'mlflow.db'}",
+    }
     for stage in ("download", "prepare", "split", "train"):
         result = run_stage(stage, project, env)
         assert result.returncode == 0, result.stderr
     committed = lock_hashes((ROOT / "dvc.lock").read_text())
-    for output in ("models/weights.npz", "models/model.json", "reports/train/history.csv",
-                   "reports/train/model_summary.txt"):  # fmt: skip
+    for output in (
+        "models/weights.npz",
+        "models/model.json",
+        "reports/train/history.csv",
+        "reports/train/model_summary.txt",
+    ):
         md5 = hashlib.md5((project / output).read_bytes()).hexdigest()
         assert md5 == committed[output], output

@@ -24,8 +24,9 @@ def digit(seed: int = 0) -> np.ndarray:
 def png(array: np.ndarray, scale: int = 1, mode: str = "L") -> bytes:
     picture = Image.fromarray(array)
     if scale != 1:
-        picture = picture.resize((array.shape[1] * scale, array.shape[0] * scale),
-                                 Image.Resampling.NEAREST)  # fmt: skip
+        picture = picture.resize(
+            (array.shape[1] * scale, array.shape[0] * scale), Image.Resampling.NEAREST
+        )
     buffer = io.BytesIO()
     picture.convert(mode).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -69,8 +70,9 @@ def test_centering_frames_a_digit_as_mnist_does():
     result = images.center_digit(photo)
     rows, columns = np.nonzero(result > 128)
     assert (rows.max() - rows.min() + 1, columns.max() - columns.min() + 1) == (20, 10)
-    mass_center = [np.average(np.nonzero(result)[axis], weights=result[result > 0])
-                   for axis in (0, 1)]  # fmt: skip
+    mass_center = [
+        np.average(np.nonzero(result)[axis], weights=result[result > 0]) for axis in (0, 1)
+    ]
     np.testing.assert_allclose(mass_center, [13.5, 13.5], atol=0.6)
     assert result[0].max() == 0 and result.max() == 255
 
@@ -102,9 +104,16 @@ def test_files_are_told_apart_by_content(tmp_path):
         (tmp_path / name).write_bytes(data)
     names, result = images.read_inputs([str(tmp_path / name) for name in files])
     assert [name.rsplit("/", 1)[1] for name in names] == [
-        "a.png", "b.idx[0]", "b.idx[1]", "b.idx[2]", "c.gz[0]", "c.gz[1]",
-        "d.bin[0]", "d.bin[1]", "d.bin[2]",
-    ]  # fmt: skip
+        "a.png",
+        "b.idx[0]",
+        "b.idx[1]",
+        "b.idx[2]",
+        "c.gz[0]",
+        "c.gz[1]",
+        "d.bin[0]",
+        "d.bin[1]",
+        "d.bin[2]",
+    ]
     assert np.array_equal(result, np.concatenate([batch[:1], batch, batch[:2], batch]))
 
 
@@ -125,15 +134,23 @@ def npz(**arrays) -> bytes:
         ("text.png", b"not an image", "text.png: not a picture (PNG, JPEG), IDX or npz file"),
         ("cut.png", png(digit())[:60], "cut.png: unreadable image ("),
         ("labels.idx", idx_bytes(np.arange(5, dtype=np.uint8)), "wrong IDX magic number 2049"),
-        ("two.npz", npz(x_train=np.zeros((2, 28, 28), np.uint8),
-                        x_test=np.zeros((1, 28, 28), np.uint8)),
-         "two.npz: several image arrays (x_train (2, 28, 28), x_test (1, 28, 28)): name one"),
-        ("wrong.npz", npz(x=np.zeros((3, 10), np.uint8)),
-         "wrong.npz: no array of N x 28 x 28 or N x 784 images (it holds x (3, 10))"),
-        ("scaled.npz", npz(x=np.zeros((3, 784), np.float32)),
-         "scaled.npz: images of dtype float32: expected raw pixels, integers 0..255"),
+        (
+            "two.npz",
+            npz(x_train=np.zeros((2, 28, 28), np.uint8), x_test=np.zeros((1, 28, 28), np.uint8)),
+            "two.npz: several image arrays (x_train (2, 28, 28), x_test (1, 28, 28)): name one",
+        ),
+        (
+            "wrong.npz",
+            npz(x=np.zeros((3, 10), np.uint8)),
+            "wrong.npz: no array of N x 28 x 28 or N x 784 images (it holds x (3, 10))",
+        ),
+        (
+            "scaled.npz",
+            npz(x=np.zeros((3, 784), np.float32)),
+            "scaled.npz: images of dtype float32: expected raw pixels, integers 0..255",
+        ),
     ],
-)  # fmt: skip
+)
 def test_bad_input_is_one_line_naming_the_file(tmp_path, name, data, message):
     with pytest.raises(DataError) as error:
         images.read_inputs([write(tmp_path, name, data)])

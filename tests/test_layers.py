@@ -26,8 +26,12 @@ def lint_imports(project: Path, *contracts: str) -> subprocess.CompletedProcess:
     }
     return subprocess.run(
         [LINT_IMPORTS, "--no-cache", "--no-logo", *selected],
-        cwd=project, env=environment, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=project,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_the_import_contracts_hold():

@@ -76,9 +76,13 @@ def test_numpy_inference_matches_keras_for_every_activation(activation):
 def test_weights_round_trip_into_a_fresh_model(reference_model):
     weights = get_weights(reference_model)
     assert list(weights) == [
-        "hidden_1.kernel", "hidden_1.bias", "hidden_2.kernel", "hidden_2.bias",
-        "output.kernel", "output.bias",
-    ]  # fmt: skip
+        "hidden_1.kernel",
+        "hidden_1.bias",
+        "hidden_2.kernel",
+        "hidden_2.bias",
+        "output.kernel",
+        "output.bias",
+    ]
     fresh = build_model(model_spec(REFERENCE_LAYERS, 10))
     set_weights(fresh, weights)
     for name, value in get_weights(fresh).items():
@@ -123,15 +127,22 @@ def test_the_reference_spec_and_summary_are_the_committed_ones():
 
 
 def test_a_dropout_layer_follows_only_the_hidden_layers_that_ask_for_one():
-    layers = [{"units": 32, "activation": "relu", "dropout": 0.3},
-              {"units": 16, "activation": "relu", "dropout": 0.0}]  # fmt: skip
+    layers = [
+        {"units": 32, "activation": "relu", "dropout": 0.3},
+        {"units": 16, "activation": "relu", "dropout": 0.0},
+    ]
     spec = model_spec(layers, 10)
-    assert spec["hidden_layers"] == [{"units": 32, "activation": "relu", "dropout": 0.3},
-                                     {"units": 16, "activation": "relu"}]  # fmt: skip
+    assert spec["hidden_layers"] == [
+        {"units": 32, "activation": "relu", "dropout": 0.3},
+        {"units": 16, "activation": "relu"},
+    ]
     model = build_model(spec)
     assert [layer.name for layer in model.layers] == [
-        "hidden_1", "hidden_1_dropout", "hidden_2", "output"
-    ]  # fmt: skip
+        "hidden_1",
+        "hidden_1_dropout",
+        "hidden_2",
+        "output",
+    ]
     assert model.get_layer("hidden_1_dropout").rate == 0.3
 
 
@@ -172,12 +183,20 @@ def test_numpy_inference_matches_keras_for_trained_models_with_options(options):
     predicted: numpy inference, where both are the identity, must agree with Keras's."""
     keras.utils.set_random_seed(5)
     dropout = options.get("dropout", (0.0, 0.0))
-    layers = [{"units": 32, "activation": "relu", "dropout": dropout[0]},
-              {"units": 16, "activation": "elu", "dropout": dropout[1]}]  # fmt: skip
+    layers = [
+        {"units": 32, "activation": "relu", "dropout": dropout[0]},
+        {"units": 16, "activation": "elu", "dropout": dropout[1]},
+    ]
     spec = model_spec(layers, 10)
     model = build_model(spec)
-    compile_model(model, "adam", 0.01, steps_per_execution=2,
-                  lr_schedule=options.get("lr_schedule", "constant"), total_steps=10)  # fmt: skip
+    compile_model(
+        model,
+        "adam",
+        0.01,
+        steps_per_execution=2,
+        lr_schedule=options.get("lr_schedule", "constant"),
+        total_steps=10,
+    )
     rng = np.random.default_rng(4)
     train = {"x": rng.random((160, 784), dtype=np.float32), "y": rng.integers(0, 10, 160)}
     fit(model, train, train, epochs=2, batch_size=32, max_shift=options.get("max_shift", 0))

@@ -104,9 +104,16 @@ def test_flatten_uses_dotted_keys(raw):
     assert all(not isinstance(value, dict | list) for value in flat.values())
 
 
-@pytest.mark.parametrize("layers", [{"hidden_2": {"units": 8, "activation": "relu"}},
-                                    {"hidden_1": {"units": 8, "activation": "relu"},
-                                     "hidden_3": {"units": 8, "activation": "relu"}}])  # fmt: skip
+@pytest.mark.parametrize(
+    "layers",
+    [
+        {"hidden_2": {"units": 8, "activation": "relu"}},
+        {
+            "hidden_1": {"units": 8, "activation": "relu"},
+            "hidden_3": {"units": 8, "activation": "relu"},
+        },
+    ],
+)
 def test_hidden_layers_must_be_named_in_order(raw, layers):
     raw["model"] = layers
     with pytest.raises(ParamsError, match=r"^model: expected hidden layers named hidden_1, hidd"):
@@ -156,9 +163,16 @@ def test_params_yaml_round_trips_through_dvc_set_param(tmp_path):
 
     path = tmp_path / "params.yaml"
     path.write_text((ROOT / "params.yaml").read_text())
-    edit_params(path, **{"model.hidden_1.dropout": 0.25, "train.lr_schedule": "cosine",
-                         "train.augment_shift": 2, "+model.hidden_3.units": 32,
-                         "+model.hidden_3.activation": "relu"})  # fmt: skip
+    edit_params(
+        path,
+        **{
+            "model.hidden_1.dropout": 0.25,
+            "train.lr_schedule": "cosine",
+            "train.augment_shift": 2,
+            "+model.hidden_3.units": 32,
+            "+model.hidden_3.activation": "relu",
+        },
+    )
     params = load_params(path)
     assert params.model["hidden_1"].dropout == 0.25
     assert (params.train.lr_schedule, params.train.augment_shift) == ("cosine", 2)

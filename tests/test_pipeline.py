@@ -85,8 +85,7 @@ def assert_complete(client, run) -> None:
     assert {"metrics.json", "per_class.csv", "history.csv", "model_summary.txt"} <= artifacts
     figures = {artifact.path for artifact in client.list_artifacts(run.info.run_id, "figures")}
     assert figures == {f"figures/{name}" for name in FIGURES}, run.info.run_name
-    models = {client.get_logged_model(output.model_id).name for output in
-              run.outputs.model_outputs}  # fmt: skip
+    models = {client.get_logged_model(output.model_id).name for output in run.outputs.model_outputs}
     # The Keras model (train) and the raw-image model (evaluate, or publish when DVC skips it).
     assert models == {"keras_model", "model"}, run.info.run_name
     # Each metric once, from the current evaluation (not also from committed outputs).
@@ -202,8 +201,17 @@ def test_experiments_get_their_own_named_complete_runs_even_with_identical_weigh
     dvc("repro", cwd=project, env=env)
     git_commit_all(project, "pipeline outputs")
     for name, steps in (("steps-2", 2), ("steps-3", 3)):
-        dvc("exp", "run", "--temp", "--name", name, "--set-param",
-            f"train.steps_per_execution={steps}", cwd=project, env=env)  # fmt: skip
+        dvc(
+            "exp",
+            "run",
+            "--temp",
+            "--name",
+            name,
+            "--set-param",
+            f"train.steps_per_execution={steps}",
+            cwd=project,
+            env=env,
+        )
     client, experiment = store(project)
     found = {run.info.run_name: run for run in client.search_runs([experiment.experiment_id])}
     first, second = found["steps-2"], found["steps-3"]

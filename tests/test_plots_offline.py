@@ -161,14 +161,25 @@ def render_offline(page: Path, work: Path) -> tuple[Page, list[str]]:
     probed.write_text(f"{body}{LAYOUT_PROBE}</body>{end}", encoding="utf-8")
     net_log = work / "net-log.json"
     command = [
-        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", f"--user-data-dir={work / 'profile'}",
+        CHROMIUM,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={work / 'profile'}",
         # No network: every connection goes to a closed port, every host name fails.
-        "--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND",
-        f"--log-net-log={net_log}", f"--window-size={WINDOW_WIDTH},1200",
-        "--virtual-time-budget=30000", "--dump-dom", probed.as_uri(),
-    ]  # fmt: skip
+        "--proxy-server=127.0.0.1:9",
+        "--host-resolver-rules=MAP * ~NOTFOUND",
+        f"--log-net-log={net_log}",
+        f"--window-size={WINDOW_WIDTH},1200",
+        "--virtual-time-budget=30000",
+        "--dump-dom",
+        probed.as_uri(),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, timeout=180)
     assert result.returncode == 0, result.stderr[-3000:]
     return Page(result.stdout), page_requests(net_log)

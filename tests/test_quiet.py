@@ -97,8 +97,10 @@ def run_python(code: str, env: dict[str, str] | None = None) -> subprocess.Compl
     environment = {key: value for key, value in os.environ.items() if key != quiet.RAW_VARIABLE}
     return subprocess.run(
         [sys.executable, "-c", code],
-        env={**environment, **(env or {})}, capture_output=True, timeout=120,
-    )  # fmt: skip
+        env={**environment, **(env or {})},
+        capture_output=True,
+        timeout=120,
+    )
 
 
 WRITES = textwrap.dedent(f"""
@@ -202,14 +204,22 @@ def train_logs(tmp_path_factory):
     logs = {}
     for name, extra in (("filtered", {}), ("raw", {quiet.RAW_VARIABLE: "1"})):
         logs[name] = subprocess.run(
-            [sys.executable, str(script)], cwd=directory, env={**environment, **extra},
-            capture_output=True, text=True, timeout=600,
-        )  # fmt: skip
+            [sys.executable, str(script)],
+            cwd=directory,
+            env={**environment, **extra},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     (directory / "data/split/val.npz").unlink()  # an anticipated error: our one-line message
     logs["missing input"] = subprocess.run(
-        [sys.executable, str(ROOT / "stages" / "train.py")], cwd=directory, env=environment,
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
+        [sys.executable, str(ROOT / "stages" / "train.py")],
+        cwd=directory,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     return logs
 
 

@@ -18,17 +18,27 @@ def store(mlflow_experiment):
     return mlflow.MlflowClient(), mlflow_experiment
 
 
-def evaluated(store, accuracy: float, weights: str, dataset: str = "mnist", margin: float = 0.0,
-              ) -> registry.Decision:  # fmt: skip
+def evaluated(
+    store,
+    accuracy: float,
+    weights: str,
+    dataset: str = "mnist",
+    margin: float = 0.0,
+) -> registry.Decision:
     """A run as evaluate leaves it (tags, test accuracy, a raw-image model), published."""
     client, experiment_id = store
-    tags = {"dataset": dataset, "dataset_sha256": f"{dataset}-data", "weights_sha256": weights,
-            "git_commit": "c" * 40}  # fmt: skip
+    tags = {
+        "dataset": dataset,
+        "dataset_sha256": f"{dataset}-data",
+        "weights_sha256": weights,
+        "git_commit": "c" * 40,
+    }
     with mlflow.start_run(experiment_id=experiment_id, run_name=weights, tags=tags):
         mlflow.log_metric("test_accuracy", accuracy)
         model = mlflow.create_external_model(name="model", tags={"weights_sha256": weights})
-    return registry.publish(client, NAMES.registered_name(dataset), f"models:/{model.model_id}",
-                            tags, accuracy, margin)  # fmt: skip
+    return registry.publish(
+        client, NAMES.registered_name(dataset), f"models:/{model.model_id}", tags, accuracy, margin
+    )
 
 
 def champion_version(client, name: str) -> str | None:
@@ -104,8 +114,10 @@ def test_promote_by_hand_then_demote_steps_back(store, capsys):
     evaluated(store, 0.80, "w2")  # kept: version 2 is not champion
     assert cli.main(["promote", "--experiment", "runs", "w2"]) == 0
     assert champion_version(client, MNIST) == "2"
-    assert "champion: mnist-classifier version 2 (test accuracy 0.8000), by hand, replacing " \
-           "version 1 (0.9000)" in capsys.readouterr().out  # fmt: skip
+    assert (
+        "champion: mnist-classifier version 2 (test accuracy 0.8000), by hand, replacing "
+        "version 1 (0.9000)" in capsys.readouterr().out
+    )
     assert cli.main(["demote", "--experiment", "runs", "w2"]) == 0
     assert champion_version(client, MNIST) == "1"
     assert cli.main(["demote", "--experiment", "runs", "w1"]) == 0  # it replaced none
@@ -117,8 +129,11 @@ def test_promote_by_hand_then_demote_steps_back(store, capsys):
 def test_promote_registers_a_run_the_registry_does_not_hold(store, capsys):
     client, experiment_id = store
     evaluated(store, 0.90, "w1")
-    with mlflow.start_run(experiment_id=experiment_id, run_name="by-hand",
-                          tags={"dataset": "mnist", "weights_sha256": "w9"}):  # fmt: skip
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name="by-hand",
+        tags={"dataset": "mnist", "weights_sha256": "w9"},
+    ):
         mlflow.log_metric("test_accuracy", 0.5)
         mlflow.create_external_model(name="model")
     assert cli.main(["promote", "--experiment", "runs", "by-hand"]) == 0
@@ -127,8 +142,11 @@ def test_promote_registers_a_run_the_registry_does_not_hold(store, capsys):
 
 def test_a_run_without_a_raw_image_model_cannot_be_promoted(store, capsys):
     _, experiment_id = store
-    with mlflow.start_run(experiment_id=experiment_id, run_name="keras-only",
-                          tags={"dataset": "mnist", "weights_sha256": "w5"}):  # fmt: skip
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        run_name="keras-only",
+        tags={"dataset": "mnist", "weights_sha256": "w5"},
+    ):
         mlflow.create_external_model(name="keras_model")
     assert cli.main(["promote", "--experiment", "runs", "keras-only"]) == 1
     err = capsys.readouterr().err

@@ -56,19 +56,36 @@ def test_stages_run_and_find_experiment():
     assert stages_run(output) == ["split", "plot"]
     shown = [
         {"rev": "workspace", "experiments": None},
-        {"rev": "abc", "experiments": [{"name": "other", "revs": [{"data": {"x": 1}}]},
-                                       {"name": "mine", "revs": [{"data": {"x": 2}}]}]},
-    ]  # fmt: skip
+        {
+            "rev": "abc",
+            "experiments": [
+                {"name": "other", "revs": [{"data": {"x": 1}}]},
+                {"name": "mine", "revs": [{"data": {"x": 2}}]},
+            ],
+        },
+    ]
     assert find_experiment(shown, "mine") == {"x": 2}
     assert find_experiment(shown, "missing") is None
 
 
 def check_repro(project, env, *arguments):
     return subprocess.run(
-        [sys.executable, "-m", "mnist_pipeline.cli", "check-repro", "--repo", str(project),
-         "--exp-param", "train.epochs=1", *arguments],
-        env=env, capture_output=True, text=True, timeout=1200,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mnist_pipeline.cli",
+            "check-repro",
+            "--repo",
+            str(project),
+            "--exp-param",
+            "train.epochs=1",
+            *arguments,
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -76,8 +93,13 @@ def tiny_repository(tmp_path_factory):
     """A copy of the repository on generated data, its pipeline run and committed as the
     real project commits its full run."""
     project, env = tiny_repository_copy(tmp_path_factory.mktemp("reprocheck"))
-    subprocess.run([sys.executable, "-m", "dvc", "repro"], cwd=project, env=env, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "dvc", "repro"],
+        cwd=project,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     git_commit_all(project, "tiny run")
     return project, env
 

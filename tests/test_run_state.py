@@ -28,10 +28,14 @@ def start_train(project: Path, env: dict) -> subprocess.Popen:
     """Started with SIGINT ignored, as a stage run by a script in the background inherits it:
     the stage must still take Ctrl-C (a CI run started that way failed here)."""
     return subprocess.Popen(
-        [sys.executable, str(ROOT / "stages" / "train.py")], cwd=project,
-        env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        [sys.executable, str(ROOT / "stages" / "train.py")],
+        cwd=project,
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
-    )  # fmt: skip
+    )
 
 
 def runs(env: dict) -> list:

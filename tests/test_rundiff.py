@@ -20,8 +20,15 @@ def log_run(experiment_id, params, losses, accuracies, test_accuracy, weights, n
         mlflow.log_params(params)
         mlflow.set_tags({**TAGS, "weights_sha256": weights, **tags})
         for epoch, (loss, accuracy) in enumerate(zip(losses, accuracies, strict=True), start=1):
-            mlflow.log_metrics({"loss": loss, "accuracy": accuracy, "val_loss": loss + 0.1,
-                                "val_accuracy": accuracy - 0.01}, step=epoch)  # fmt: skip
+            mlflow.log_metrics(
+                {
+                    "loss": loss,
+                    "accuracy": accuracy,
+                    "val_loss": loss + 0.1,
+                    "val_accuracy": accuracy - 0.01,
+                },
+                step=epoch,
+            )
         mlflow.log_metrics({"test_accuracy": test_accuracy, "test_loss": losses[-1] + 0.05})
     return run.info.run_id
 
@@ -41,8 +48,9 @@ def run_cli(capsys, *arguments):
 def two_runs(store):
     first = log_run(store, BASE_PARAMS, [0.9, 0.5, 0.6], [0.7, 0.8, 0.79], 0.80, "w1")
     changed = {**BASE_PARAMS, "train.learning_rate": "0.01", "seed": "7"}
-    second = log_run(store, changed, [0.8, 0.3, 0.2], [0.75, 0.85, 0.9], 0.88, "w2",
-                     dvc_experiment="fast-lr")  # fmt: skip
+    second = log_run(
+        store, changed, [0.8, 0.3, 0.2], [0.75, 0.85, 0.9], 0.88, "w2", dvc_experiment="fast-lr"
+    )
     return first, second
 
 
@@ -53,8 +61,9 @@ def test_json_lists_exactly_the_changed_params_best_epochs_and_deltas(capsys, tw
     diff = json.loads(out)
     assert (diff["a"]["run_id"], diff["b"]["run_id"]) == (first, second)
     assert [(p["param"], p["a"], p["b"]) for p in diff["params"]] == [
-        ("seed", "42", "7"), ("train.learning_rate", "0.001", "0.01"),
-    ]  # fmt: skip
+        ("seed", "42", "7"),
+        ("train.learning_rate", "0.001", "0.01"),
+    ]
     loss = next(row for row in diff["epoch_metrics"] if row["metric"] == "loss")
     assert (loss["a_best"], loss["a_best_epoch"]) == (0.5, 2)  # lowest loss, not the last
     assert (loss["b_best"], loss["b_best_epoch"]) == (0.2, 3)
@@ -86,8 +95,9 @@ def test_markdown_and_table(capsys, two_runs):
 
 def test_runs_by_name_and_plot(capsys, two_runs, tmp_path):
     first, _ = two_runs
-    code, out, _ = run_cli(capsys, first, "fast-lr", "--format", "json", "--plot",
-                           str(tmp_path / "curves.png"))  # fmt: skip
+    code, out, _ = run_cli(
+        capsys, first, "fast-lr", "--format", "json", "--plot", str(tmp_path / "curves.png")
+    )
     assert code == 0 and json.loads(out)["b"]["label"].endswith("(fast-lr)")
     assert (tmp_path / "curves.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -122,8 +132,9 @@ def test_errors_are_clear_and_exit_1(capsys, store):
 
 
 def test_compare_is_pure():
-    a = RunRecord("a" * 32, "a", {"x": "1"}, {"weights_sha256": "w"}, {},
-                  {"loss": [(1, 1.0), (2, 0.5)]})  # fmt: skip
+    a = RunRecord(
+        "a" * 32, "a", {"x": "1"}, {"weights_sha256": "w"}, {}, {"loss": [(1, 1.0), (2, 0.5)]}
+    )
     b = RunRecord("b" * 32, "b", {"x": "2"}, {"weights_sha256": "v"}, {}, {"loss": [(1, 0.8)]})
     diff = compare(a, b)
     assert diff["params"] == [{"param": "x", "a": "1", "b": "2", "changed": True}]
@@ -132,8 +143,9 @@ def test_compare_is_pure():
 
 def test_runs_are_found_by_short_id_run_name_and_experiment_name(capsys, store):
     first = log_run(store, BASE_PARAMS, [0.9, 0.5], [0.7, 0.8], 0.8, "w1", name="97d2946 #1")
-    second = log_run(store, BASE_PARAMS, [0.8, 0.4], [0.7, 0.9], 0.9, "w2",
-                     dvc_experiment="lr-fast")  # fmt: skip
+    second = log_run(
+        store, BASE_PARAMS, [0.8, 0.4], [0.7, 0.9], 0.9, "w2", dvc_experiment="lr-fast"
+    )
     for a, b in ((first[:8], "lr-fast"), ("97d2946 #1", second[:8]), (first, second[:6])):
         code, out, err = run_cli(capsys, a, b, "--format", "json")
         assert code == 0, err
@@ -146,18 +158,25 @@ def fake_run(run_id, name, experiment=None):
     from types import SimpleNamespace
 
     tags = {"dvc_experiment": experiment} if experiment else {}
-    return SimpleNamespace(info=SimpleNamespace(run_id=run_id, run_name=name),
-                           data=SimpleNamespace(tags=tags))  # fmt: skip
+    return SimpleNamespace(
+        info=SimpleNamespace(run_id=run_id, run_name=name), data=SimpleNamespace(tags=tags)
+    )
 
 
 def test_an_ambiguous_id_prefix_lists_the_candidates():
     from mnist_pipeline.errors import RunError
     from mnist_pipeline.tracking.rundiff import _resolve_one
 
-    runs = [fake_run("abcd1234" + "0" * 24, "one"), fake_run("abcd9876" + "0" * 24, "two"),
-            fake_run("ffff0000" + "0" * 24, "abcd", "abcd-exp")]  # fmt: skip
-    with pytest.raises(RunError, match=r"'abcd' is ambiguous: .*abcd12340000 \(one\), "
-                                       r"abcd98760000 \(two\)"):  # fmt: skip
+    runs = [
+        fake_run("abcd1234" + "0" * 24, "one"),
+        fake_run("abcd9876" + "0" * 24, "two"),
+        fake_run("ffff0000" + "0" * 24, "abcd", "abcd-exp"),
+    ]
+    with pytest.raises(
+        RunError,
+        match=r"'abcd' is ambiguous: .*abcd12340000 \(one\), "
+        r"abcd98760000 \(two\)",
+    ):
         _resolve_one(runs, "abcd")
     assert _resolve_one(runs, "abcd1") == runs[0].info.run_id
     assert _resolve_one(runs, "abcd-exp") == runs[2].info.run_id

@@ -128,6 +128,8 @@ def test_report_and_command_line_agree():
     assert report["loss"] == REFERENCE_LOSS and report["max_relative_error"] < 1e-6
     output = subprocess.run(
         [sys.executable, "-m", "mnist_pipeline.cli", "scratch", "--seed", "0"],
-        capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert json.loads(output) == json.loads(json.dumps(report))

@@ -26,17 +26,22 @@ CHAMPION = "models:/mnist-classifier@champion"
 def published(tmp_path_factory):
     """A tiny project (100 test images) after train, evaluate and `mnist-pipeline publish`:
     its run holds the raw-image model, the registry its first version, as champion."""
-    directory, env = make_tiny_project(tmp_path_factory.mktemp("serving") / "project",
-                                       test_per_class=10)  # fmt: skip
+    directory, env = make_tiny_project(
+        tmp_path_factory.mktemp("serving") / "project", test_per_class=10
+    )
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"  # uvicorn
     outputs = {}
     for stage in ("train", "evaluate"):
         result = run_stage(stage, directory, env)
         assert result.returncode == 0, result.stderr
         outputs[stage] = result
-    publish = subprocess.run([sys.executable, "-m", "mnist_pipeline.cli", "publish"],
-                             cwd=directory, env={**os.environ, **env}, capture_output=True,
-                             text=True)  # fmt: skip
+    publish = subprocess.run(
+        [sys.executable, "-m", "mnist_pipeline.cli", "publish"],
+        cwd=directory,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
     assert publish.returncode == 0, publish.stderr
     return directory, env, publish
 
@@ -85,8 +90,12 @@ def test_the_model_on_raw_test_images_gives_exactly_evaluates_predictions(publis
     directory, env, _ = published
     result = subprocess.run(
         [sys.executable, "-c", LOAD_AND_PREDICT, env["MLFLOW_TRACKING_URI"], CHAMPION],
-        cwd=directory, env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        cwd=directory,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr
     answer = json.loads(result.stdout.splitlines()[-1])
     assert answer["labels"] == evaluated_labels(directory)
@@ -98,9 +107,13 @@ def test_the_model_on_raw_test_images_gives_exactly_evaluates_predictions(publis
 
 def predict(directory, env, *arguments) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "mnist_pipeline.cli", "predict", *arguments], cwd=directory,
-        env={**os.environ, **env}, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+        [sys.executable, "-m", "mnist_pipeline.cli", "predict", *arguments],
+        cwd=directory,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_predict_on_pictures_of_test_images_in_both_polarities_and_another_size(published):
@@ -123,19 +136,23 @@ def test_predict_on_pictures_of_test_images_in_both_polarities_and_another_size(
         large.convert("RGB").save(directory / f"black-rgb-{index}.png")
         files += [f"white-{index}.png", f"black-{index}.png", f"black-rgb-{index}.png"]
     expected = RawImageClassifier.from_files(
-        *(str(directory / path) for path in ("models/model.json", "models/weights.npz",
-                                             "data/prepared/scaling.json")),
+        *(
+            str(directory / path)
+            for path in ("models/model.json", "models/weights.npz", "data/prepared/scaling.json")
+        ),
         get_spec("mnist").class_names,
-    ).predict(images)  # fmt: skip
+    ).predict(images)
     for model in ([], ["--model", CHAMPION]):
         result = predict(directory, env, *files, "--format", "json", *model)
         assert result.returncode == 0, result.stderr
         rows = json.loads(result.stdout)
         assert [row["input"] for row in rows] == files
-        assert [row["label"] for row in rows] == [label for label in expected["label"]
-                                                  for _ in range(3)]  # fmt: skip
-        np.testing.assert_allclose([row["probability"] for row in rows][::3],
-                                   expected["probability"], atol=1e-6)  # fmt: skip
+        assert [row["label"] for row in rows] == [
+            label for label in expected["label"] for _ in range(3)
+        ]
+        np.testing.assert_allclose(
+            [row["probability"] for row in rows][::3], expected["probability"], atol=1e-6
+        )
 
 
 def test_predict_reads_idx_and_npz_and_prints_a_table(published):
@@ -153,10 +170,12 @@ def test_predict_reads_idx_and_npz_and_prints_a_table(published):
         (["broken.png"], "broken.png: unreadable image ("),
         (["data/prepared/test.npz"], "data/prepared/test.npz: images of dtype float32: expec"),
         (["data/raw/mnist.npz", "--key", "y_test"], "images of shape (100,): expected N x 28"),
-        (["blank.png", "--model", "models:/no-such-model@champion"],
-         "models:/no-such-model@champion: no model to load there (Registered Model with nam"),
+        (
+            ["blank.png", "--model", "models:/no-such-model@champion"],
+            "models:/no-such-model@champion: no model to load there (Registered Model with nam",
+        ),
     ],
-)  # fmt: skip
+)
 def test_predict_bad_input_is_one_line_and_exit_1(published, arguments, message):
     from PIL import Image
 
@@ -202,8 +221,9 @@ def free_port() -> int:
 
 
 def post(url: str, payload: dict) -> tuple[int, dict]:
-    request = urllib.request.Request(url, json.dumps(payload).encode(),
-                                     {"Content-Type": "application/json"})  # fmt: skip
+    request = urllib.request.Request(
+        url, json.dumps(payload).encode(), {"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -220,11 +240,27 @@ def test_the_served_champion_answers_raw_images_and_rejects_bad_shapes(published
     log = tmp_path / "serve.log"
     with open(log, "w") as output:
         server = subprocess.Popen(
-            [sys.executable, "-m", "mlflow", "models", "serve", "-m", CHAMPION,
-             "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-            cwd=directory, env={**os.environ, **env}, stdout=output, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "mlflow",
+                "models",
+                "serve",
+                "-m",
+                CHAMPION,
+                "--env-manager",
+                "local",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+            ],
+            cwd=directory,
+            env={**os.environ, **env},
+            stdout=output,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
-        )  # fmt: skip
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 240  # a loaded 2-core machine: ~10 s when idle
@@ -243,18 +279,23 @@ def test_the_served_champion_answers_raw_images_and_rejects_bad_shapes(published
         assert [row["label"] for row in answer["predictions"]] == evaluated_labels(directory)
         assert len(answer["predictions"]) == 100
 
-        rows = {"dataframe_records": [{"pixels": row} for row in
-                                      images[:5].reshape(5, 784).tolist()]}  # fmt: skip
+        rows = {
+            "dataframe_records": [{"pixels": row} for row in images[:5].reshape(5, 784).tolist()]
+        }
         status, answer = post(f"{url}/invocations", rows)  # N x 784: one 784-list per row
         assert status == 200, answer
         assert [row["label"] for row in answer["predictions"]] == evaluated_labels(directory)[:5]
 
-        for malformed, shape in (([[1, 2, 3]], "(1, 3)"),
-                                 (images[:2].reshape(2, 784).tolist(), "(2, 784)")):  # fmt: skip
+        for malformed, shape in (
+            ([[1, 2, 3]], "(1, 3)"),
+            (images[:2].reshape(2, 784).tolist(), "(2, 784)"),
+        ):
             status, answer = post(f"{url}/invocations", {"inputs": malformed})
             assert status == 400, answer
-            assert (f"Shape of input {shape} does not match expected shape (-1, 28, 28)"
-                    in answer["message"])  # fmt: skip
+            assert (
+                f"Shape of input {shape} does not match expected shape (-1, 28, 28)"
+                in answer["message"]
+            )
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:

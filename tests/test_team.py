@@ -34,12 +34,25 @@ def start_server(directory: Path, port: int) -> subprocess.Popen:
     """An `mlflow server` serving artifacts, on loopback, with a SQLite backend in
     `directory`; returns once it answers /health."""
     server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "mlflow"), "server",
-         "--backend-store-uri", f"sqlite:///{directory / 'server.db'}",
-         "--serve-artifacts", "--artifacts-destination", str(directory / "artifacts"),
-         "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )  # fmt: skip
+        [
+            str(Path(sys.executable).parent / "mlflow"),
+            "server",
+            "--backend-store-uri",
+            f"sqlite:///{directory / 'server.db'}",
+            "--serve-artifacts",
+            "--artifacts-destination",
+            str(directory / "artifacts"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--workers",
+            "1",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
         try:
@@ -56,8 +69,11 @@ def stop_server(server: subprocess.Popen) -> None:
     server.wait(timeout=30)
 
 
-@pytest.mark.skipif(not SERVER, reason="no tracking server: .ci/run starts one (`make server`) "
-                    "and sets MNIST_PIPELINE_TEST_SERVER")  # fmt: skip
+@pytest.mark.skipif(
+    not SERVER,
+    reason="no tracking server: .ci/run starts one (`make server`) "
+    "and sets MNIST_PIPELINE_TEST_SERVER",
+)
 def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     experiment = f"server-test-{uuid.uuid4().hex[:8]}"
     # The server outlives the test: a registered model of its own, not a shared one.
@@ -68,8 +84,13 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     for stage in STAGES:
         result = run_stage(stage, project, env)
         assert result.returncode == 0, result.stderr
-    publish = subprocess.run([sys.executable, "-m", "mnist_pipeline.cli", "publish"], cwd=project,
-                             env={**os.environ, **env}, capture_output=True, text=True)  # fmt: skip
+    publish = subprocess.run(
+        [sys.executable, "-m", "mnist_pipeline.cli", "publish"],
+        cwd=project,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+    )
     assert publish.returncode == 0, publish.stderr
 
     client = mlflow.MlflowClient(SERVER)
@@ -81,8 +102,10 @@ def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
     figures = {a.path for a in client.list_artifacts(run.info.run_id, "figures")}
     assert "figures/confusion_matrix.png" in figures and len(figures) == 5
     mlflow.set_tracking_uri(SERVER)  # `models:/` URIs resolve through the global tracking URI
-    models = {client.get_logged_model(output.model_id).name: output.model_id
-              for output in run.outputs.model_outputs}  # fmt: skip
+    models = {
+        client.get_logged_model(output.model_id).name: output.model_id
+        for output in run.outputs.model_outputs
+    }
     model = mlflow.pyfunc.load_model(f"models:/{models['keras_model']}")
     import numpy as np
 
@@ -131,8 +154,14 @@ def test_server_down_between_stages_then_back(tmp_path):
 
 
 def dvc(project, env, *arguments, timeout=900):
-    result = subprocess.run([sys.executable, "-m", "dvc", *arguments], cwd=project, env=env,
-                            capture_output=True, text=True, timeout=timeout)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "dvc", *arguments],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     return result.stdout
 
@@ -175,9 +204,14 @@ def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
     try:
         # Output to a file, not a pipe: the workers started in the background inherit it.
         with open(log, "w") as output:
-            result = subprocess.run(["bash", "-eu", "-o", "pipefail", str(script)], cwd=project,
-                                    env=env, stdout=output, stderr=subprocess.STDOUT,
-                                    timeout=1800)  # fmt: skip
+            result = subprocess.run(
+                ["bash", "-eu", "-o", "pipefail", str(script)],
+                cwd=project,
+                env=env,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                timeout=1800,
+            )
         assert result.returncode == 0, log.read_text()
         assert "not finished" not in log.read_text(), log.read_text()
         status = dvc(project, env, "queue", "status")
@@ -197,8 +231,9 @@ def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
     tagged = sorted(run.data.tags.get("dvc_experiment", "") for run in runs)
     assert tagged == names
     assert all("test_accuracy" in run.data.metrics for run in runs)
-    logs = "".join(path.read_text(errors="replace") for path in
-                   (project / ".dvc/tmp").rglob("*.out"))  # fmt: skip
+    logs = "".join(
+        path.read_text(errors="replace") for path in (project / ".dvc/tmp").rglob("*.out")
+    )
     assert "database is locked" not in logs
     shutil.rmtree(project / ".dvc/tmp/exps", ignore_errors=True)
 
@@ -262,11 +297,16 @@ def test_embedded_store_takes_concurrent_writers(tmp_path):
     go = tmp_path / "go"
     logs = [tmp_path / f"writer-{index}.log" for index in range(writers)]
     with contextlib.ExitStack() as files:
-        processes = [subprocess.Popen([sys.executable, str(tmp_path / "writer.py"), str(index),
-                                       str(steps), str(go)], cwd=tmp_path, env=env,
-                                      stdout=files.enter_context(open(log, "w")),
-                                      stderr=subprocess.STDOUT)
-                     for index, log in enumerate(logs)]  # fmt: skip
+        processes = [
+            subprocess.Popen(
+                [sys.executable, str(tmp_path / "writer.py"), str(index), str(steps), str(go)],
+                cwd=tmp_path,
+                env=env,
+                stdout=files.enter_context(open(log, "w")),
+                stderr=subprocess.STDOUT,
+            )
+            for index, log in enumerate(logs)
+        ]
         time.sleep(2)
         go.touch()
         codes = [process.wait(timeout=600) for process in processes]

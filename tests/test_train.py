@@ -33,8 +33,12 @@ def trained(tmp_path_factory):
 
 def test_two_runs_give_byte_identical_outputs(trained):
     _, _, (first, second) = trained
-    for path in ("models/weights.npz", "models/model.json", "reports/train/history.csv",
-                 "reports/train/model_summary.txt"):  # fmt: skip
+    for path in (
+        "models/weights.npz",
+        "models/model.json",
+        "reports/train/history.csv",
+        "reports/train/model_summary.txt",
+    ):
         assert filecmp.cmp(first / path, second / path, shallow=False), path
 
 
@@ -76,8 +80,9 @@ def test_per_epoch_metrics_are_logged_at_each_epoch_numbered_from_1(mlflow_run, 
     for column, metric in enumerate(("loss", "accuracy", "val_loss", "val_accuracy"), start=1):
         points = client.get_metric_history(run.info.run_id, metric)
         assert [entry.step for entry in points] == [1, 2], metric
-        assert [entry.value for entry in points] == [float(row.split(",")[column])
-                                                     for row in history]  # fmt: skip
+        assert [entry.value for entry in points] == [
+            float(row.split(",")[column]) for row in history
+        ]
     assert not any(name.startswith("validation_") for name in run.data.metrics)
 
 
@@ -94,8 +99,11 @@ def test_runs_have_distinct_readable_names_and_a_description(mlflow_run):
 
 def keras_model_id(client, run) -> str:
     """The Keras model train logs (evaluate adds the raw-image `model`: see test_serving.py)."""
-    (model_id,) = [output.model_id for output in run.outputs.model_outputs
-                   if client.get_logged_model(output.model_id).name == "keras_model"]  # fmt: skip
+    (model_id,) = [
+        output.model_id
+        for output in run.outputs.model_outputs
+        if client.get_logged_model(output.model_id).name == "keras_model"
+    ]
     return model_id
 
 
@@ -269,9 +277,17 @@ def test_an_option_rich_model_repeats_bit_for_bit(tmp_path, backend):
     for _ in range(2):
         result = run_stage("train", directory, env)
         assert result.returncode == 0, result.stderr
-        outputs.append({path: (directory / path).read_bytes() for path in (
-            "models/weights.npz", "models/model.json", "reports/train/history.csv",
-            "reports/train/model_summary.txt")})  # fmt: skip
+        outputs.append(
+            {
+                path: (directory / path).read_bytes()
+                for path in (
+                    "models/weights.npz",
+                    "models/model.json",
+                    "reports/train/history.csv",
+                    "reports/train/model_summary.txt",
+                )
+            }
+        )
     assert outputs[0] == outputs[1]
     spec = outputs[0]["models/model.json"].decode()
     assert '"dropout": 0.3' in spec and "shift" not in spec  # shifts: training's, not the model's

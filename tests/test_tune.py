@@ -118,8 +118,14 @@ def test_bad_search_files_are_rejected_naming_what_is_wrong(raw, message):
 
 def _tune(cwd: Path, env: dict, *arguments: str) -> subprocess.CompletedProcess:
     """`mnist-pipeline tune ARGUMENTS`, run to its end."""
-    return subprocess.run([MNIST_PIPELINE, "tune", *arguments], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=300)  # fmt: skip
+    return subprocess.run(
+        [MNIST_PIPELINE, "tune", *arguments],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def test_tune_rejects_a_bad_search_file_before_any_trial(tmp_path):
@@ -514,8 +520,13 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
         study.best_params["model.hidden_1.units"]
     )
     if push:
-        pushed = subprocess.run(["git", "ls-remote", "origin", "refs/exps/*"], cwd=project,
-                                capture_output=True, text=True, check=True).stdout  # fmt: skip
+        pushed = subprocess.run(
+            ["git", "ls-remote", "origin", "refs/exps/*"],
+            cwd=project,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         assert sorted(line.rsplit("/", 1)[1] for line in pushed.splitlines()) == sorted(
             f"{name}-{t.number}" for t in complete
         )
@@ -681,9 +692,13 @@ def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(t
     url = f"sqlite:///{database}"
     worker = subprocess.Popen(
         [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--storage", url],
-        cwd=project, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
         start_new_session=True,
-    )  # fmt: skip
+    )
     deadline = time.monotonic() + DEADLINE
     while True:  # until the trial reports an epoch
         assert worker.poll() is None, worker.communicate()

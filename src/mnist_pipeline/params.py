@@ -190,10 +190,12 @@ def _registered_model_name(value: str) -> bool:
 @dataclass(frozen=True)
 class RegistryParams:
     # The MLflow registered model each evaluated model becomes a version of.
-    model_name: str = field(metadata=_check(
-        _registered_model_name,
-        f"a name containing {DATASET_PLACEHOLDER} (letters, digits, '-', '_', '.' otherwise)",
-    ))  # fmt: skip
+    model_name: str = field(
+        metadata=_check(
+            _registered_model_name,
+            f"a name containing {DATASET_PLACEHOLDER} (letters, digits, '-', '_', '.' otherwise)",
+        )
+    )
     # The alias `champion` moves to a new version only when its test accuracy is higher than
     # the champion's by more than this (so ties keep the champion).
     champion_margin: float = field(metadata=_check(lambda v: 0 <= v < 1, "between 0 and 1"))

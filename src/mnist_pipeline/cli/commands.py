@@ -21,9 +21,12 @@ def _check_repro(arguments: argparse.Namespace) -> int:
     from mnist_pipeline.cli.reprocheck import check_repro
 
     return check_repro(
-        Path(arguments.repo).resolve(), arguments.exp_param, arguments.tolerance,
-        fail_fast=arguments.fail_fast, keep=arguments.keep,
-    )  # fmt: skip
+        Path(arguments.repo).resolve(),
+        arguments.exp_param,
+        arguments.tolerance,
+        fail_fast=arguments.fail_fast,
+        keep=arguments.keep,
+    )
 
 
 def _diff(arguments: argparse.Namespace) -> int:
@@ -48,8 +51,11 @@ def _diff(arguments: argparse.Namespace) -> int:
         )
     a, b = (rundiff.fetch_run(client, run_id, experiment_id) for run_id in ids)
     diff = rundiff.compare(a, b, all_params=arguments.all)
-    render = {"table": rundiff.render_text, "markdown": rundiff.render_markdown,
-              "json": rundiff.render_json}[arguments.format]  # fmt: skip
+    render = {
+        "table": rundiff.render_text,
+        "markdown": rundiff.render_markdown,
+        "json": rundiff.render_json,
+    }[arguments.format]
     sys.stdout.write(render(diff))
     if arguments.plot:
         Path(arguments.plot).write_bytes(png_bytes(rundiff.curves_figure(a, b), dpi=100))
@@ -108,8 +114,9 @@ def _registry_run(arguments: argparse.Namespace, register: bool):
     run = client.get_run(run_id)
     tags = run.data.tags
     name = params.registry.registered_name(tags.get(registry.DATASET_TAG, params.data.dataset))
-    version = registry.find_version(client, name, tags.get(tracker.WEIGHTS_TAG),
-                                    tags.get(registry.DATASET_SHA_TAG))  # fmt: skip
+    version = registry.find_version(
+        client, name, tags.get(tracker.WEIGHTS_TAG), tags.get(registry.DATASET_SHA_TAG)
+    )
     if version is None and register:
         version = registry.register_run_model(client, name, run)
     if version is None:
@@ -191,8 +198,16 @@ def _ui(arguments: argparse.Namespace) -> int:
     if not served:
         print(f"MLflow UI, experiment {experiment!r}: {url}", flush=True)
         return 0
-    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", arguments.host,
-               "--port", str(arguments.port)]  # fmt: skip
+    command = [
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        arguments.host,
+        "--port",
+        str(arguments.port),
+    ]
     server = subprocess.Popen(command, env=ui_environment())
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: stop the server too
     try:
@@ -248,8 +263,11 @@ def _tune(arguments: argparse.Namespace) -> int:
     try:
         return tuning.tune(arguments.search, arguments.storage, arguments.push, trials=trials)
     except KeyboardInterrupt:
-        print("mnist-pipeline tune: interrupted; the trial is marked failed, run `tune` again "
-              "to resume the study", file=sys.stderr)  # fmt: skip
+        print(
+            "mnist-pipeline tune: interrupted; the trial is marked failed, run `tune` again "
+            "to resume the study",
+            file=sys.stderr,
+        )
         return 130
 
 
@@ -322,9 +340,11 @@ def main(argv: list[str] | None = None) -> int:
         "--exp-param", default="train.epochs=2", help="the -S of the `dvc exp run` check"
     )
     check.add_argument(
-        "--tolerance", type=float, default=0.005,
+        "--tolerance",
+        type=float,
+        default=0.005,
         help="test accuracy tolerance against the committed run on another platform",
-    )  # fmt: skip
+    )
     check.add_argument("--fail-fast", action="store_true", help="stop at the first failure")
     check.add_argument("--keep", action="store_true", help="keep the temporary clone")
     check.set_defaults(handler=_check_repro)
@@ -335,9 +355,11 @@ def main(argv: list[str] | None = None) -> int:
         "data/weights/code identity",
     )
     diff.add_argument(
-        "runs", nargs="*", metavar="RUN",
+        "runs",
+        nargs="*",
+        metavar="RUN",
         help=f"{RUN_REFERENCE} (default: previous latest)",
-    )  # fmt: skip
+    )
     diff.add_argument("--all", action="store_true", help="list every param, not only changes")
     diff.add_argument("--format", choices=("table", "markdown", "json"), default="table")
     diff.add_argument("--plot", metavar="FILE", help="write both runs' curves to this PNG")
@@ -358,37 +380,47 @@ def main(argv: list[str] | None = None) -> int:
     exps.set_defaults(handler=_exps)
 
     predict = commands.add_parser(
-        "predict", help="what the model says these images are: PNG/JPEG pictures of any size, "
+        "predict",
+        help="what the model says these images are: PNG/JPEG pictures of any size, "
         "IDX image files, npz arrays",
-    )  # fmt: skip
+    )
     predict.add_argument("files", nargs="+", metavar="FILE")
     predict.add_argument(
-        "--model", metavar="URI",
+        "--model",
+        metavar="URI",
         help="an MLflow model URI: models:/<name>@champion, runs:/<run id>/model, ... "
         "(default: the workspace's model, models/ and data/prepared/scaling.json)",
-    )  # fmt: skip
+    )
     predict.add_argument(
-        "--polarity", choices=images.POLARITIES, default=images.AUTO,
+        "--polarity",
+        choices=images.POLARITIES,
+        default=images.AUTO,
         help="pictures: auto (a light border means dark ink on light paper: inverted to "
         "MNIST's white on black) or as given; IDX and npz arrays are taken as white on black "
         "unless set",
-    )  # fmt: skip
+    )
     predict.add_argument(
-        "--center", action="store_true",
+        "--center",
+        action="store_true",
         help="frame the digit as MNIST does (background black, contrast stretched, cropped, "
         "fit to 20 x 20, centered by its mass): for photos and drawings whose digit fills them",
-    )  # fmt: skip
+    )
     predict.add_argument("--key", help="npz: the array of images, when it holds several")
     predict.add_argument("--format", choices=predictions.FORMATS, default="table")
     predict.set_defaults(handler=_predict)
 
     publish = commands.add_parser(
-        "publish", help="register a model as a version of its registered model and let the "
+        "publish",
+        help="register a model as a version of its registered model and let the "
         "gate decide on the champion: the workspace's (its MLflow run completed first; `make "
         "run` does this after `dvc repro`), or RUN's. No stage registers anything",
-    )  # fmt: skip
-    publish.add_argument("run", metavar="RUN", nargs="?", help=f"{RUN_REFERENCE} (default: "
-                         "the run of the workspace's models/weights.npz)")  # fmt: skip
+    )
+    publish.add_argument(
+        "run",
+        metavar="RUN",
+        nargs="?",
+        help=f"{RUN_REFERENCE} (default: the run of the workspace's models/weights.npz)",
+    )
     _add_experiment_option(publish)
     publish.set_defaults(handler=_publish)
 
@@ -413,22 +445,27 @@ def main(argv: list[str] | None = None) -> int:
     config.set_defaults(handler=_config)
 
     tune = commands.add_parser(
-        "tune", help="run trials of the hyperparameter search in search.yaml (an Optuna "
+        "tune",
+        help="run trials of the hyperparameter search in search.yaml (an Optuna "
         "study; each trial a DVC experiment and an MLflow run under the study's run); start "
         "it on several machines to share the work",
-    )  # fmt: skip
+    )
     tune.add_argument("--search", default="search.yaml", help="search file (default: search.yaml)")
     tune.add_argument(
-        "--storage", metavar="URL",
+        "--storage",
+        metavar="URL",
         help="the study's database, shared by all its workers: postgresql+psycopg2://user:"
         "password@host/db (default: $MNIST_PIPELINE_STUDY_STORAGE, else sqlite optuna.db "
         "beside the MLflow store)",
-    )  # fmt: skip
-    tune.add_argument("--push", metavar="REMOTE",
-                      help="`dvc exp push` each trial's experiment to this git remote")  # fmt: skip
-    tune.add_argument("--best", action="store_true",
-                      help="run nothing: print the best trial of the --search file's study "
-                      "and how to apply it")  # fmt: skip
+    )
+    tune.add_argument(
+        "--push", metavar="REMOTE", help="`dvc exp push` each trial's experiment to this git remote"
+    )
+    tune.add_argument(
+        "--best",
+        action="store_true",
+        help="run nothing: print the best trial of the --search file's study and how to apply it",
+    )
     tune.add_argument(
         "--trials",
         metavar="N",
@@ -436,16 +473,18 @@ def main(argv: list[str] | None = None) -> int:
         "file's n_trials: `--trials 2` is a short search without editing the file",
     )
     tune.add_argument(
-        "--publish", action="store_true",
+        "--publish",
+        action="store_true",
         help="with --best: register the best trial's model through the champion gate (trials "
         "themselves never register)",
-    )  # fmt: skip
+    )
     tune.set_defaults(handler=_tune)
 
     ui = commands.add_parser(
-        "ui", help="print the URL of the experiment's runs, and serve the MLflow UI on the "
+        "ui",
+        help="print the URL of the experiment's runs, and serve the MLflow UI on the "
         "embedded store",
-    )  # fmt: skip
+    )
     ui.add_argument("--host", default="127.0.0.1", help="address to serve on (default: loopback)")
     ui.add_argument("--port", type=int, default=5000, help="port to serve on (default: 5000)")
     _add_experiment_option(ui)

@@ -54,8 +54,9 @@ def render(rows: list[dict[str, Any]], form: str) -> str:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow([INPUT, LABEL, PROBABILITY, *classes])
         for row in rows:
-            writer.writerow([row[INPUT], row[LABEL], row[PROBABILITY],
-                             *row["probabilities"].values()])  # fmt: skip
+            writer.writerow(
+                [row[INPUT], row[LABEL], row[PROBABILITY], *row["probabilities"].values()]
+            )
         return buffer.getvalue()
     lines = [[INPUT, LABEL, PROBABILITY]]
     lines += [[row[INPUT], row[LABEL], f"{row[PROBABILITY]:.4f}"] for row in rows]

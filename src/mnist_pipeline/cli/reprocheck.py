@@ -239,9 +239,12 @@ def format_result(number: int, result: Result) -> str:
 
 
 def check_repro(
-    repository: Path, exp_param: str = "train.epochs=2", tolerance: float = 0.005,
-    fail_fast: bool = False, keep: bool = False,
-) -> int:  # fmt: skip
+    repository: Path,
+    exp_param: str = "train.epochs=2",
+    tolerance: float = 0.005,
+    fail_fast: bool = False,
+    keep: bool = False,
+) -> int:
     """Clone `repository` at HEAD into a temporary folder, run every check, print a report.
     Returns the process exit code: 0 if every check passed."""
     clone = Path(tempfile.mkdtemp(prefix="check-repro-"))

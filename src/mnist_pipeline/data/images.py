@@ -40,8 +40,9 @@ IDX_UBYTE = IMAGES_MAGIC.to_bytes(4, "big")[:3]  # any IDX file of bytes (images
 SIDE = IMAGE_SHAPE[0]
 
 
-def read_inputs(files: list[str], polarity: str = AUTO, center: bool = False,
-                key: str | None = None) -> tuple[list[str], np.ndarray]:  # fmt: skip
+def read_inputs(
+    files: list[str], polarity: str = AUTO, center: bool = False, key: str | None = None
+) -> tuple[list[str], np.ndarray]:
     """(one name per image, N x 28 x 28 uint8) for all files, in order: a picture is named
     after its file, the images of an IDX or npz file `file[i]`. The first unreadable file
     raises its error."""
@@ -70,8 +71,9 @@ def read_each(
     return names, np.concatenate(batches), unreadable
 
 
-def read_file(file: str, polarity: str = AUTO, center: bool = False,
-              key: str | None = None) -> tuple[list[str], np.ndarray]:  # fmt: skip
+def read_file(
+    file: str, polarity: str = AUTO, center: bool = False, key: str | None = None
+) -> tuple[list[str], np.ndarray]:
     """The images of one picture, IDX or npz file, and their names."""
     try:
         data = Path(file).read_bytes()
@@ -105,12 +107,15 @@ def npz_images(data: bytes, name: str, key: str | None) -> np.ndarray:
     else:
         shaped = {entry: array for entry, array in arrays.items() if _image_shaped(array)}
         if len(shaped) != 1:
-            listed = ", ".join(f"{entry} {array.shape}" for entry, array in
-                               (shaped or arrays).items()) or "none"  # fmt: skip
+            listed = (
+                ", ".join(f"{entry} {array.shape}" for entry, array in (shaped or arrays).items())
+                or "none"
+            )
             raise DataError(
-                f"{name}: several image arrays ({listed}): name one with --key" if shaped
+                f"{name}: several image arrays ({listed}): name one with --key"
+                if shaped
                 else f"{name}: no array of N x 28 x 28 or N x 784 images (it holds {listed})"
-            )  # fmt: skip
+            )
         (chosen,) = shaped.values()
     try:
         return as_images(chosen)
@@ -189,11 +194,15 @@ def center_digit(gray: np.ndarray) -> np.ndarray:
     scale = DIGIT_BOX / max(digit.shape)
     digit = _resize(digit, tuple(max(1, round(n * scale)) for n in digit.shape))
     mass = digit.astype(np.float64)
-    center = [np.average(np.arange(n), weights=mass.sum(axis=1 - axis))
-              for axis, n in enumerate(digit.shape)]  # fmt: skip
+    center = [
+        np.average(np.arange(n), weights=mass.sum(axis=1 - axis))
+        for axis, n in enumerate(digit.shape)
+    ]
     framed = np.zeros(IMAGE_SHAPE, dtype=np.uint8)
-    top, left = (int(np.clip(round(SIDE / 2 - c - 0.5), 0, SIDE - n))
-                 for c, n in zip(center, digit.shape, strict=True))  # fmt: skip
+    top, left = (
+        int(np.clip(round(SIDE / 2 - c - 0.5), 0, SIDE - n))
+        for c, n in zip(center, digit.shape, strict=True)
+    )
     framed[top : top + digit.shape[0], left : left + digit.shape[1]] = digit
     return framed
 

@@ -36,8 +36,12 @@ class RawImageClassifier:
     def from_files(
         cls, spec_path: str, weights_path: str, scaling_path: str, class_names: Sequence[str]
     ) -> RawImageClassifier:
-        return cls(read_json(spec_path), read_npz(weights_path), read_json(scaling_path),
-                   tuple(class_names))  # fmt: skip
+        return cls(
+            read_json(spec_path),
+            read_npz(weights_path),
+            read_json(scaling_path),
+            tuple(class_names),
+        )
 
     def probabilities(self, images: Any) -> np.ndarray:
         """N x num_classes float32, as evaluate computes them from prepare's output."""
@@ -53,9 +57,11 @@ def prediction_table(probabilities: np.ndarray, class_names: Sequence[str]):
     import pandas as pd
 
     best = probabilities.argmax(axis=1)
-    table = pd.DataFrame({
-        LABEL: np.asarray(class_names, dtype=object)[best],
-        PROBABILITY: probabilities[np.arange(len(best)), best],
-    })  # fmt: skip
+    table = pd.DataFrame(
+        {
+            LABEL: np.asarray(class_names, dtype=object)[best],
+            PROBABILITY: probabilities[np.arange(len(best)), best],
+        }
+    )
     per_class = pd.DataFrame(probabilities, columns=list(class_names))
     return pd.concat([table, per_class], axis=1)

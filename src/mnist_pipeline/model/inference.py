@@ -47,8 +47,9 @@ def predict_proba(
                 f"model spec: activation {layer['activation']!r} of {name} is unknown "
                 f"(expected one of {sorted(ACTIVATIONS)})"
             )
-        h = ACTIVATIONS[layer["activation"]](h @ _weight(weights, name, "kernel") +
-                                             _weight(weights, name, "bias"))  # fmt: skip
+        h = ACTIVATIONS[layer["activation"]](
+            h @ _weight(weights, name, "kernel") + _weight(weights, name, "bias")
+        )
     logits = h @ _weight(weights, output, "kernel") + _weight(weights, output, "bias")
     return softmax(logits).astype(np.float32)
 
@@ -59,8 +60,10 @@ def _check_keys(spec: dict[str, Any]) -> None:
     for name, layer in zip(layer_names(spec), spec["hidden_layers"], strict=False):
         unknown += [f"{name}.{key}" for key in sorted(set(layer) - set(LAYER_KEYS))]
     if unknown:
-        raise DataError(f"model spec: unknown keys {unknown} (expected a spec written by this "
-                        "version of the pipeline: rerun the train stage)")  # fmt: skip
+        raise DataError(
+            f"model spec: unknown keys {unknown} (expected a spec written by this "
+            "version of the pipeline: rerun the train stage)"
+        )
 
 
 def _weight(weights: dict[str, np.ndarray], layer: str, variable: str) -> np.ndarray:

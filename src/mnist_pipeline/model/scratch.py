@@ -96,10 +96,14 @@ def numerical_gradients(X: np.ndarray, Y_T: np.ndarray, weights: Weights, eps: f
 def relative_error(analytic: Weights, numerical: Weights) -> float:
     """max over all weights of |a - n| / max(|a| + |n|, 1e-12): 0 means identical."""
     return max(
-        float(np.max(np.abs(analytic[k] - numerical[k]) / np.maximum(
-            np.abs(analytic[k]) + np.abs(numerical[k]), 1e-12)))
+        float(
+            np.max(
+                np.abs(analytic[k] - numerical[k])
+                / np.maximum(np.abs(analytic[k]) + np.abs(numerical[k]), 1e-12)
+            )
+        )
         for k in analytic
-    )  # fmt: skip
+    )
 
 
 def gradient_report(seed: int, eps: float = 1e-6) -> dict:

@@ -138,9 +138,15 @@ def epoch_line(epochs: int):
 
 
 def fit(
-    model, train: dict, val: dict, epochs: int, batch_size: int, callbacks=(),
-    max_shift: int = 0, seed: int = 0,
-) -> list[dict]:  # fmt: skip
+    model,
+    train: dict,
+    val: dict,
+    epochs: int,
+    batch_size: int,
+    callbacks=(),
+    max_shift: int = 0,
+    seed: int = 0,
+) -> list[dict]:
     """Fit on train with val as validation data; one dict per epoch (history.HISTORY_COLUMNS),
     epochs numbered 1..N as Keras prints them. `callbacks`: Keras callbacks or listeners
     (`keras_callback`). `max_shift` > 0: each epoch sees every training image shifted at
@@ -151,8 +157,12 @@ def fit(
     if max_shift > 0:
         data = {"x": shifted_batches(train["x"], labels, batch_size, max_shift, seed)}
     else:
-        data = {"x": train["x"], "y": labels, "batch_size": batch_size,
-                "shuffle": True}  # seeded by configure_determinism  # fmt: skip
+        data = {
+            "x": train["x"],
+            "y": labels,
+            "batch_size": batch_size,
+            "shuffle": True,
+        }  # seeded by configure_determinism
     start = time.perf_counter()
     history = model.fit(
         **data,
@@ -163,8 +173,12 @@ def fit(
         verbose=0,  # Keras's verbose=2 prints two lines per epoch; epoch_line writes one
     )
     seconds = time.perf_counter() - start
-    log.info("fit: %d epochs in %.1f s (%.2f s per epoch, validation included)",
-             epochs, seconds, seconds / epochs)  # fmt: skip
+    log.info(
+        "fit: %d epochs in %.1f s (%.2f s per epoch, validation included)",
+        epochs,
+        seconds,
+        seconds / epochs,
+    )
     return [
         {
             "epoch": epoch + 1,
@@ -174,8 +188,7 @@ def fit(
     ]
 
 
-def shifted_batches(x: np.ndarray, labels: np.ndarray, batch_size: int, max_shift: int,
-                    seed: int):  # fmt: skip
+def shifted_batches(x: np.ndarray, labels: np.ndarray, batch_size: int, max_shift: int, seed: int):
     """The training set as a Keras PyDataset whose epoch e is a fresh shuffle of every image,
     each shifted by a random (down, right) offset in [-max_shift, max_shift] pixels.
 

@@ -12,8 +12,9 @@ from mnist_pipeline.errors import DataError
 # the sorted JSON puts accuracy and loss first.
 HEADLINE_METRICS = ("accuracy", "loss", "macro_f1")
 # MLflow metrics: the headline and the macro averages of the per-class scores.
-TEST_METRICS = tuple(f"test_{name}" for name in (*HEADLINE_METRICS, "macro_precision",
-                                                 "macro_recall"))  # fmt: skip
+TEST_METRICS = tuple(
+    f"test_{name}" for name in (*HEADLINE_METRICS, "macro_precision", "macro_recall")
+)
 TEST_ACCURACY = TEST_METRICS[0]  # test_accuracy: what the registry's gate compares
 # Per class, in their own file (a DVC plot, an MLflow artifact).
 PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")

@@ -29,9 +29,14 @@ GAP = 4  # blank pixels between images in a grid
 
 
 def _image_grid(
-    images: np.ndarray, titles: Sequence[str], colors: Sequence[str], columns: int,
-    width: float, fontsize: float, title: str,
-) -> tuple[Figure, Axes]:  # fmt: skip
+    images: np.ndarray,
+    titles: Sequence[str],
+    colors: Sequence[str],
+    columns: int,
+    width: float,
+    fontsize: float,
+    title: str,
+) -> tuple[Figure, Axes]:
     """A grid of 28 x 28 images, each titled, drawn as one montage in a single axes, under
     the figure's `title`.
 
@@ -60,11 +65,26 @@ def _image_grid(
     axis.imshow(canvas, cmap="gray_r", interpolation="nearest", vmin=0, vmax=255)
     axis.set_axis_off()
     for (left, top), title, color in zip(corners, titles, colors, strict=True):
-        axis.text(left + IMAGE_SIDE / 2, top - 1.5, title, ha="center", va="bottom",
-                  fontsize=fontsize, color=color)  # fmt: skip
+        axis.text(
+            left + IMAGE_SIDE / 2,
+            top - 1.5,
+            title,
+            ha="center",
+            va="bottom",
+            fontsize=fontsize,
+            color=color,
+        )
         frame = 2.5 if color == WRONG else 0.8  # mistakes get a thick red frame
-        axis.add_patch(Rectangle((left - 1, top - 1), IMAGE_SIDE + 1, IMAGE_SIDE + 1,
-                                 fill=False, edgecolor=color, linewidth=frame))  # fmt: skip
+        axis.add_patch(
+            Rectangle(
+                (left - 1, top - 1),
+                IMAGE_SIDE + 1,
+                IMAGE_SIDE + 1,
+                fill=False,
+                edgecolor=color,
+                linewidth=frame,
+            )
+        )
     return figure, axis
 
 
@@ -95,9 +115,12 @@ def first_of_each_class(labels: np.ndarray, per_class: int, num_classes: int) ->
 
 
 def samples_grid(
-    images: np.ndarray, labels: np.ndarray, class_names: Sequence[str], per_class: int,
+    images: np.ndarray,
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    per_class: int,
     width: float,
-) -> Figure:  # fmt: skip
+) -> Figure:
     """One row per class, `per_class` development images in it, each titled with its label."""
     chosen = first_of_each_class(labels, per_class, len(class_names))
     titles = [class_names[labels[index]] for index in chosen]
@@ -124,9 +147,14 @@ def curve(history: dict[str, np.ndarray], metric: str, label: str, width: float)
 
 
 def predictions_grid(
-    images: np.ndarray, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
-    count: int, width: float, columns: int = 10,
-) -> Figure:  # fmt: skip
+    images: np.ndarray,
+    y_true: np.ndarray,
+    y_pred: np.ndarray,
+    class_names: Sequence[str],
+    count: int,
+    width: float,
+    columns: int = 10,
+) -> Figure:
     """The first `count` test images, titled `GT: g / P: p`; mistakes in red with a red frame."""
     count = min(count, len(images))
     mistaken = y_true[:count] != y_pred[:count]
@@ -151,11 +179,22 @@ def confusion_figure(counts: np.ndarray, class_names: Sequence[str], width: floa
     image = axis.imshow(shares, cmap="Blues", vmin=0, vmax=1)
     for (row, column), count in np.ndenumerate(counts):
         dark = shares[row, column] > 0.5
-        axis.text(column, row, str(count), ha="center", va="center", fontsize=8,
-                  color="white" if dark else "black")  # fmt: skip
+        axis.text(
+            column,
+            row,
+            str(count),
+            ha="center",
+            va="center",
+            fontsize=8,
+            color="white" if dark else "black",
+        )
     ticks = np.arange(len(class_names))
-    axis.set_xticks(ticks, class_names, rotation=45 if max(map(len, class_names)) > 2 else 0,
-                    ha="right" if max(map(len, class_names)) > 2 else "center")  # fmt: skip
+    axis.set_xticks(
+        ticks,
+        class_names,
+        rotation=45 if max(map(len, class_names)) > 2 else 0,
+        ha="right" if max(map(len, class_names)) > 2 else "center",
+    )
     axis.set_yticks(ticks, class_names)
     axis.set_xlabel("Predicted class")
     axis.set_ylabel("True class")

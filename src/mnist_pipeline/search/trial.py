@@ -79,8 +79,10 @@ def epoch_callback(link: TrialLink, run_id: str):
 
     def ended(step: int) -> TrialStoppedError:
         state = storage.get_trial(link.trial_id).state.name
-        return TrialStoppedError(f"trial {link.number} of study {link.study} was ended "
-                                 f"({state}) while it ran: stopped at epoch {step}")  # fmt: skip
+        return TrialStoppedError(
+            f"trial {link.number} of study {link.study} was ended "
+            f"({state}) while it ran: stopped at epoch {step}"
+        )
 
     class Report:
         def on_train_begin(self):

@@ -159,9 +159,11 @@ def open_storage(url: str, heartbeat: bool = True):
         return trial.open_storage(url)
     retry = optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=RETRIES)
     return trial.open_storage(
-        url, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+        url,
+        heartbeat_interval=HEARTBEAT_SECONDS,
+        grace_period=GRACE_SECONDS,
         heartbeat_stale_trial_callback=retry,
-    )  # fmt: skip
+    )
 
 
 def open_study(spec: searchfile.Search, storage, url: str, create: bool = True):
@@ -169,8 +171,12 @@ def open_study(spec: searchfile.Search, storage, url: str, create: bool = True):
     race-free) when it is new and `create`."""
     import optuna
 
-    arguments = {"study_name": spec.study, "storage": storage, "sampler": make_sampler(spec),
-                 "pruner": trial.make_pruner(spec.pruner, spec.warmup_epochs)}  # fmt: skip
+    arguments = {
+        "study_name": spec.study,
+        "storage": storage,
+        "sampler": make_sampler(spec),
+        "pruner": trial.make_pruner(spec.pruner, spec.warmup_epochs),
+    }
     with trial.storage_errors(url):
         if create:
             try:

@@ -42,8 +42,7 @@ def complete_workspace_run(params, experiment: str) -> str:
             "first, then publish"
         )
     record = read_json(paths.raw_record(params.data.dataset))
-    with tracker.model_run(experiment_id, weights_sha256, params,
-                            record["content_sha256"]) as run:  # fmt: skip
+    with tracker.model_run(experiment_id, weights_sha256, params, record["content_sha256"]) as run:
         client = mlflow.MlflowClient()
         run_id = run.info.run_id
         if TEST_ACCURACY not in client.get_run(run_id).data.metrics:
@@ -53,8 +52,12 @@ def complete_workspace_run(params, experiment: str) -> str:
             tracker.log_figures()
         example = read_npz(paths.PREPARED_TEST)["x"][: serving.EXAMPLE_IMAGES]
         serving.log_model_once(
-            paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, params.data.dataset,
+            paths.MODEL_SPEC,
+            paths.WEIGHTS,
+            paths.SCALING,
+            params.data.dataset,
             dataset_classes(params.data.dataset, params.data.class_names),
-            unscale(example, read_json(paths.SCALING)), weights_sha256,
-        )  # fmt: skip
+            unscale(example, read_json(paths.SCALING)),
+            weights_sha256,
+        )
     return run_id

@@ -91,24 +91,28 @@ def beats(accuracy: float, champion_accuracy: float | None, margin: float) -> bo
     return champion_accuracy is None or accuracy - champion_accuracy > margin
 
 
-def publish(client, name: str, model_uri: str, run_tags: dict[str, str], accuracy: float,
-            margin: float) -> Decision:  # fmt: skip
+def publish(
+    client, name: str, model_uri: str, run_tags: dict[str, str], accuracy: float, margin: float
+) -> Decision:
     """Make the logged model `model_uri` a version of `name` (unless these weights on this data
     already are one) and let the gate decide on the champion."""
     with store_lock(tracking_uri()):
-        existing = find_version(client, name, run_tags.get(WEIGHTS_TAG),
-                                run_tags.get(DATASET_SHA_TAG))  # fmt: skip
+        existing = find_version(
+            client, name, run_tags.get(WEIGHTS_TAG), run_tags.get(DATASET_SHA_TAG)
+        )
         current = champion(client, name)
         before = (str(current.version), _accuracy(current)) if current else (None, None)
         if existing is not None:
-            return Decision(name, str(existing.version), _accuracy(existing), *before, margin,
-                            "registered")  # fmt: skip
+            return Decision(
+                name, str(existing.version), _accuracy(existing), *before, margin, "registered"
+            )
         version = str(register(name, model_uri, run_tags, accuracy).version)
         if not beats(accuracy, before[1], margin):
             return Decision(name, version, accuracy, *before, margin, "kept")
         set_champion(client, name, version, before[0])
-        return Decision(name, version, accuracy, *before, margin,
-                        "promoted" if current else "first")  # fmt: skip
+        return Decision(
+            name, version, accuracy, *before, margin, "promoted" if current else "first"
+        )
 
 
 def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: float):
@@ -128,8 +132,9 @@ def register_run_model(client, name: str, run):
     if model is None:
         return None
     with store_lock(tracking_uri()):
-        return register(name, f"models:/{model.model_id}", run.data.tags,
-                        run.data.metrics[TEST_ACCURACY])  # fmt: skip
+        return register(
+            name, f"models:/{model.model_id}", run.data.tags, run.data.metrics[TEST_ACCURACY]
+        )
 
 
 def publish_run(client, run, registry_params) -> Decision:
@@ -217,8 +222,10 @@ def promote(client, name: str, version) -> str:
     replaced = (
         f", replacing version {current.version} ({_accuracy(current):.4f})" if current else ""
     )
-    return (f"champion: {name} version {version.version} (test accuracy "
-            f"{_accuracy(version):.4f}), by hand{replaced}")  # fmt: skip
+    return (
+        f"champion: {name} version {version.version} (test accuracy "
+        f"{_accuracy(version):.4f}), by hand{replaced}"
+    )
 
 
 def demote(client, name: str, version) -> str:
@@ -236,5 +243,7 @@ def demote(client, name: str, version) -> str:
             return f"{name} has no champion now (version {version.version} replaced none)"
         client.set_registered_model_alias(name, CHAMPION, previous)
     back = client.get_model_version(name, previous)
-    return (f"champion: {name} version {previous} (test accuracy {_accuracy(back):.4f}) "
-            f"again, in place of version {version.version}")  # fmt: skip
+    return (
+        f"champion: {name} version {previous} (test accuracy {_accuracy(back):.4f}) "
+        f"again, in place of version {version.version}"
+    )

@@ -82,8 +82,9 @@ def _resolve_one(runs: list, reference: str) -> str:
             )
         return runs[position].info.run_id
     by_id = [run for run in runs if run.info.run_id.startswith(reference.lower())]
-    by_name = [run for run in runs if reference in (run.info.run_name,
-                                                    run.data.tags.get(EXPERIMENT_TAG))]  # fmt: skip
+    by_name = [
+        run for run in runs if reference in (run.info.run_name, run.data.tags.get(EXPERIMENT_TAG))
+    ]
     if by_id and len(reference) >= 4:
         matches = by_id
     elif by_name:
@@ -123,31 +124,45 @@ def compare(a: RunRecord, b: RunRecord, all_params: bool = False) -> dict[str, A
     """Params, per-epoch metrics (final and best), test metrics, identity, and a verdict."""
     keys = sorted(set(a.params) | set(b.params))
     params = [
-        {"param": key, "a": a.params.get(key), "b": b.params.get(key),
-         "changed": a.params.get(key) != b.params.get(key)}
+        {
+            "param": key,
+            "a": a.params.get(key),
+            "b": b.params.get(key),
+            "changed": a.params.get(key) != b.params.get(key),
+        }
         for key in keys
         if all_params or a.params.get(key) != b.params.get(key)
-    ]  # fmt: skip
+    ]
     epochs = []
     for metric in EPOCH_METRICS:
         row: dict[str, Any] = {"metric": metric}
         for side, run in (("a", a), ("b", b)):
             points = run.history.get(metric, [])
             best, epoch = _best(metric, points)
-            row |= {f"{side}_final": points[-1][1] if points else None,
-                    f"{side}_best": best, f"{side}_best_epoch": epoch}  # fmt: skip
+            row |= {
+                f"{side}_final": points[-1][1] if points else None,
+                f"{side}_best": best,
+                f"{side}_best_epoch": epoch,
+            }
         row["final_delta"] = _delta(row["a_final"], row["b_final"])
         epochs.append(row)
     tests = [
-        {"metric": metric, "a": a.metrics.get(metric), "b": b.metrics.get(metric),
-         "delta": _delta(a.metrics.get(metric), b.metrics.get(metric))}
+        {
+            "metric": metric,
+            "a": a.metrics.get(metric),
+            "b": b.metrics.get(metric),
+            "delta": _delta(a.metrics.get(metric), b.metrics.get(metric)),
+        }
         for metric in TEST_METRICS
-    ]  # fmt: skip
+    ]
     identity = {
-        name: {"a": a.tags.get(tag), "b": b.tags.get(tag),
-               "same": a.tags.get(tag) is not None and a.tags.get(tag) == b.tags.get(tag)}
+        name: {
+            "a": a.tags.get(tag),
+            "b": b.tags.get(tag),
+            "same": a.tags.get(tag) is not None and a.tags.get(tag) == b.tags.get(tag),
+        }
         for name, tag in IDENTITY_TAGS.items()
-    }  # fmt: skip
+    }
     return {
         "a": {"run_id": a.run_id, "label": a.label},
         "b": {"run_id": b.run_id, "label": b.label},
@@ -201,11 +216,16 @@ def sections(diff: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
     a, b = "A", "B"
     params = [[row["param"], str(row["a"]), str(row["b"])] for row in diff["params"]]
     epochs = [
-        [row["metric"], _number(row["a_final"]), _number(row["b_final"]),
-         _signed(row["final_delta"]), _best_cell(row["a_best"], row["a_best_epoch"]),
-         _best_cell(row["b_best"], row["b_best_epoch"])]
+        [
+            row["metric"],
+            _number(row["a_final"]),
+            _number(row["b_final"]),
+            _signed(row["final_delta"]),
+            _best_cell(row["a_best"], row["a_best_epoch"]),
+            _best_cell(row["b_best"], row["b_best_epoch"]),
+        ]
         for row in diff["epoch_metrics"]
-    ]  # fmt: skip
+    ]
     tests = [
         [row["metric"], _number(row["a"]), _number(row["b"]), _signed(row["delta"])]
         for row in diff["test_metrics"]
@@ -216,11 +236,14 @@ def sections(diff: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
     ]
     return [
         ("Params" + ("" if params else ": none differ"), ["param", a, b], params),
-        ("Per-epoch metrics (final, and best with its epoch)",
-         ["metric", f"{a} final", f"{b} final", "delta", f"{a} best", f"{b} best"], epochs),
+        (
+            "Per-epoch metrics (final, and best with its epoch)",
+            ["metric", f"{a} final", f"{b} final", "delta", f"{a} best", f"{b} best"],
+            epochs,
+        ),
         ("Test metrics", ["metric", a, b, "delta"], tests),
         ("Identity", ["", a, b, ""], identity),
-    ]  # fmt: skip
+    ]
 
 
 def render_text(diff: dict[str, Any]) -> str:
@@ -232,8 +255,12 @@ def render_text(diff: dict[str, Any]) -> str:
                 max(len(cell) for cell in column) for column in zip(header, *rows, strict=True)
             ]
             for row in [header, *rows]:
-                lines.append("  " + "  ".join(cell.ljust(width) for cell, width in
-                                              zip(row, widths, strict=True)).rstrip())  # fmt: skip
+                lines.append(
+                    "  "
+                    + "  ".join(
+                        cell.ljust(width) for cell, width in zip(row, widths, strict=True)
+                    ).rstrip()
+                )
         lines.append("")
     lines.append(f"Verdict: {diff['verdict']}")
     return "\n".join(lines) + "\n"
@@ -246,8 +273,9 @@ def render_markdown(diff: dict[str, Any]) -> str:
         if rows:
             lines.append("| " + " | ".join(header) + " |")
             lines.append("|" + "|".join("---" for _ in header) + "|")
-            lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |"
-                      for row in rows]  # fmt: skip
+            lines += [
+                "| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows
+            ]
             lines.append("")
     lines.append(f"**Verdict:** {diff['verdict']}")
     return "\n".join(lines) + "\n"
@@ -262,13 +290,22 @@ def curves_figure(a: RunRecord, b: RunRecord):
     from mnist_pipeline.report.figures import plt
 
     figure, axes = plt.subplots(1, 2, figsize=(12, 4.5))
-    for axis, metric, label in ((axes[0], "loss", "Cross-entropy loss"),
-                                (axes[1], "accuracy", "Accuracy")):  # fmt: skip
+    for axis, metric, label in (
+        (axes[0], "loss", "Cross-entropy loss"),
+        (axes[1], "accuracy", "Accuracy"),
+    ):
         for run, color in ((a, "tab:blue"), (b, "tab:orange")):
             for key, style, kind in ((metric, "-", "train"), (f"val_{metric}", "--", "validation")):
                 epochs, values = zip(*run.history.get(key, []), strict=True) or ((), ())
-                axis.plot(epochs, values, style, color=color, marker="o",
-                          markersize=3, label=f"{run.label}: {kind}")  # fmt: skip
+                axis.plot(
+                    epochs,
+                    values,
+                    style,
+                    color=color,
+                    marker="o",
+                    markersize=3,
+                    label=f"{run.label}: {kind}",
+                )
         axis.set_title(f"{label} per epoch")
         axis.set_xlabel("Epoch")
         axis.set_ylabel(label)

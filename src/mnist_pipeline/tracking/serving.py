@@ -50,9 +50,11 @@ class RawImageModel(mlflow.pyfunc.PythonModel):
 
     def load_context(self, context):
         self.classifier = RawImageClassifier.from_files(
-            context.artifacts[SPEC], context.artifacts[WEIGHTS], context.artifacts[SCALING],
+            context.artifacts[SPEC],
+            context.artifacts[WEIGHTS],
+            context.artifacts[SCALING],
             context.model_config["class_names"],
-        )  # fmt: skip
+        )
 
     def predict(self, context, model_input: np.ndarray, params=None):
         try:
@@ -77,8 +79,15 @@ def signature(class_names: Sequence[str]):
     return ModelSignature(inputs=input_schema(), outputs=Schema(columns))
 
 
-def log_model(spec: str, weights: str, scaling: str, dataset: str, class_names: Sequence[str],
-              example: np.ndarray, weights_sha256: str):  # fmt: skip
+def log_model(
+    spec: str,
+    weights: str,
+    scaling: str,
+    dataset: str,
+    class_names: Sequence[str],
+    example: np.ndarray,
+    weights_sha256: str,
+):
     """Log the raw-image model into the active run; returns its LoggedModel id. Its code goes
     with it (`code_paths`: this package, as it was when logged), so it loads where
     mnist_pipeline is not installed; its test metrics (step 0) are attached to it."""
@@ -117,9 +126,15 @@ def _environment(**variables: str) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def log_model_once(spec: str, weights: str, scaling: str, dataset: str,
-                   class_names: Sequence[str], example: np.ndarray,
-                   weights_sha256: str) -> str:  # fmt: skip
+def log_model_once(
+    spec: str,
+    weights: str,
+    scaling: str,
+    dataset: str,
+    class_names: Sequence[str],
+    example: np.ndarray,
+    weights_sha256: str,
+) -> str:
     """The raw-image model of these weights in the active run: the one logged before (a rerun
     of evaluate logs into the same run), else logged now; returns its LoggedModel id."""
     client = mlflow.MlflowClient()

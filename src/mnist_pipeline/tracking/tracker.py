@@ -264,8 +264,11 @@ def set_ui_tags(client, experiment) -> None:
 
 
 def owner_tags() -> dict[str, str]:
-    return {HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid()),
-            PROCESS_START_TAG: _process_start(os.getpid()) or ""}  # fmt: skip
+    return {
+        HOST_TAG: socket.gethostname(),
+        PID_TAG: str(os.getpid()),
+        PROCESS_START_TAG: _process_start(os.getpid()) or "",
+    }
 
 
 def _process_start(pid: int) -> str | None:
@@ -299,8 +302,12 @@ def end_dead_runs(client, experiment_id: str) -> list[str]:
             continue  # still running
         client.set_terminated(run.info.run_id, status="KILLED")
         _remove_owner_tags(client, run.info.run_id)
-        log.warning("MLflow run %s (%s): its process %s is gone; marked KILLED",
-                    run.info.run_id[:8], run.info.run_name, tags[PID_TAG])  # fmt: skip
+        log.warning(
+            "MLflow run %s (%s): its process %s is gone; marked KILLED",
+            run.info.run_id[:8],
+            run.info.run_name,
+            tags[PID_TAG],
+        )
         ended.append(run.info.run_id)
     return ended
 
@@ -458,8 +465,11 @@ def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Ite
 
     flat = flatten(params)
     changes = changed_params(flat)
-    tags = {**run_tags(params.data.dataset, dataset_sha256), **tags,
-            DESCRIPTION_TAG: describe(params, dataset_sha256, changes)}  # fmt: skip
+    tags = {
+        **run_tags(params.data.dataset, dataset_sha256),
+        **tags,
+        DESCRIPTION_TAG: describe(params, dataset_sha256, changes),
+    }
     name = run_name(mlflow.MlflowClient(), experiment_id, changes)
     with active_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
         mlflow.log_params(stringify(flat))
@@ -467,8 +477,9 @@ def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Ite
 
 
 @contextlib.contextmanager
-def model_run(experiment_id: str, weights_sha256: str, params, dataset_sha256: str
-              ) -> Iterator[Any]:  # fmt: skip
+def model_run(
+    experiment_id: str, weights_sha256: str, params, dataset_sha256: str
+) -> Iterator[Any]:
     """The run that produced these weights, resumed; or a new, equally tagged run when there
     is none for this experiment (store wiped, or the weights came from elsewhere)."""
     run_id = find_run(experiment_id, weights_sha256)
@@ -525,8 +536,9 @@ def log_keras_model(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, input_dim))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes))]),
     )
-    mlflow.keras.log_model(model, name=KERAS_MODEL, signature=signature,
-                           pip_requirements=requirements, step=epochs)  # fmt: skip
+    mlflow.keras.log_model(
+        model, name=KERAS_MODEL, signature=signature, pip_requirements=requirements, step=epochs
+    )
 
 
 def tag_weights(weights_sha256: str) -> None:
@@ -541,8 +553,9 @@ def log_history() -> None:
 
     history = read_history_csv(Path(paths.HISTORY).read_text())
     for index, epoch in enumerate(history["epoch"]):
-        mlflow.log_metrics({name: float(history[name][index]) for name in EPOCH_METRICS},
-                           step=int(epoch))  # fmt: skip
+        mlflow.log_metrics(
+            {name: float(history[name][index]) for name in EPOCH_METRICS}, step=int(epoch)
+        )
 
 
 def log_training_outputs() -> None:
