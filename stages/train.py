@@ -50,7 +50,7 @@ def main() -> None:
     link = trial.from_environment()  # set when `mnist-pipeline tune` runs this as a trial
     with tracker.new_run(
         experiment_id, params, raw["content_sha256"], **trial.run_tags(link)
-    ) as run:
+    ) as run_id:
         tracker.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"
         )
@@ -62,7 +62,7 @@ def main() -> None:
             params.train.epochs,
             params.train.batch_size,
             callbacks=[tracker.EpochMetrics()]
-            + ([trial.epoch_callback(link, run.info.run_id)] if link else []),
+            + ([trial.epoch_callback(link, run_id)] if link else []),
             max_shift=params.train.augment_shift,
             seed=params.seed,
         )

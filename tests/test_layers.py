@@ -75,3 +75,53 @@ def test_a_deliberate_violation_breaks_its_contract(tmp_path, module, line, cont
     result = lint_imports(tmp_path, contract)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "BROKEN" in result.stdout and broken in result.stdout, result.stdout
+
+
+# MLflow's objects stay in tracking/: the import contract keeps `import mlflow` there, and this
+# keeps its objects there too (a client or a Run handed out would let code elsewhere call
+# MLflow without importing it). tracking/ gives plain values: ids, dicts, records, messages.
+MLFLOW_OBJECT_NAMES = {"client", "MlflowClient"}  # a client held or passed around
+MLFLOW_OBJECT_ATTRIBUTES = {"get_run", "search_runs", "set_terminated", "log_batch"}
+# A Run's parts: run.info.run_id, run.data.tags (a logger's .info() or PIL's image.info are not)
+RUN_PARTS = {"info": {"run_id", "run_name", "status", "experiment_id"}, "data": {"tags", "metrics"}}
+
+
+def mlflow_objects_used(source: str) -> list[str]:
+    """Where `source` holds an MLflow client or reads a Run's `info`, as 'line: name'."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Name) and node.id in MLFLOW_OBJECT_NAMES:
+            found.append(f"{node.lineno}: {node.id}")
+        elif isinstance(node, ast.arg) and node.arg in MLFLOW_OBJECT_NAMES:
+            found.append(f"{node.lineno}: {node.arg}")
+        elif isinstance(node, ast.Attribute) and node.attr in MLFLOW_OBJECT_ATTRIBUTES:
+            found.append(f"{node.lineno}: .{node.attr}")
+        elif (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Attribute)
+            and node.attr in RUN_PARTS.get(node.value.attr, ())
+        ):
+            found.append(f"{node.lineno}: .{node.value.attr}.{node.attr}")
+    return found
+
+
+def test_no_mlflow_object_outside_tracking():
+    files = [
+        *(ROOT / "src" / "mnist_pipeline").rglob("*.py"),
+        *(ROOT / "stages").glob("*.py"),
+    ]
+    outside = [f for f in files if "tracking" not in f.relative_to(ROOT).parts]
+    used = {
+        str(f.relative_to(ROOT)): found
+        for f in outside
+        if (found := mlflow_objects_used(f.read_text()))
+    }
+    assert not used, f"MLflow objects outside tracking/ (give plain values instead): {used}"
+
+
+def test_the_mlflow_object_check_catches_a_run_handed_out():
+    leak = "with tracker.new_run(e, p, d) as run:\n    callback(run.info.run_id)\n"
+    assert mlflow_objects_used(leak) == ["2: .info.run_id"]
+    assert mlflow_objects_used("def f(client, run_id):\n    pass\n") == ["1: client"]

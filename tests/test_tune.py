@@ -21,6 +21,7 @@ import yaml
 from mnist_pipeline.errors import ParamsError, StudyError, TrialPrunedError, TrialStoppedError
 from mnist_pipeline.search import searchfile, trial, tuning
 from mnist_pipeline.tracking import tracker
+from mnist_pipeline.tracking.studyrun import StudyRun
 
 from conftest import ROOT, dvc, edit_params, git_commit_all, tiny_repository_copy
 
@@ -233,10 +234,10 @@ def test_a_pruned_trials_run_ends_finished_tagged_pruned_a_stopped_one_killed(ml
     for error in (TrialPrunedError("pruned", epoch=6), TrialStoppedError("ended")):
         with (
             pytest.raises(TrialStoppedError),
-            tracker.active_run(experiment_id=mlflow_experiment) as run,
+            tracker.active_run(experiment_id=mlflow_experiment) as run_id,
         ):
             raise error
-        ended[type(error).__name__] = client.get_run(run.info.run_id)
+        ended[type(error).__name__] = client.get_run(run_id)
     pruned, stopped = ended["TrialPrunedError"], ended["TrialStoppedError"]
     assert pruned.info.status == "FINISHED"
     assert pruned.data.tags[tracker.TRIAL_STATE_TAG] == "PRUNED"
@@ -269,13 +270,13 @@ def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow
     workers = {tuning.WORKER_TAG + dead: "1", live_tag: live_start}
     parent = client.create_run(mlflow_experiment, tags=workers).info.run_id
 
-    lines = tuning.end_dead_workers(study, storage, spec, client, parent)
+    lines = tuning.end_dead_workers(study, storage, spec, StudyRun(parent))
     assert lines == [f"trial 0: its worker {dead} is gone: failed, queued again"]
     assert client.get_run(parent).info.status == "RUNNING"  # this process still works on it
     assert tuning.WORKER_TAG + dead not in client.get_run(parent).data.tags
 
     client.delete_tag(parent, live_tag)  # it leaves without closing the parent (killed)
-    lines = tuning.end_dead_workers(study, storage, spec, client, parent)
+    lines = tuning.end_dead_workers(study, storage, spec, StudyRun(parent))
     assert lines == [f"MLflow parent run {parent[:8]}: every worker of the study is gone: KILLED"]
     run = client.get_run(parent)
     assert run.info.status == "KILLED"
@@ -437,6 +438,21 @@ def _load(name: str, url: str):
     import optuna
 
     return optuna.load_study(study_name=name, storage=url)
+
+
+def _created(name: str, database: Path) -> bool:
+    """Whether a worker has created study `name` in the SQLite file: read-only, since Optuna's
+    storage creates missing tables on opening and would race the worker creating them."""
+    import sqlite3
+
+    if not database.exists():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"file:{database}?mode=ro", uri=True)) as db:
+            found = db.execute("SELECT 1 FROM studies WHERE study_name = ?", (name,)).fetchone()
+    except sqlite3.OperationalError:  # no table yet, or the worker holds a write lock
+        return False
+    return found is not None
 
 
 STORAGES = [
@@ -626,11 +642,8 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     while True:  # until its trial reports an epoch: training is under way
         assert first.poll() is None, first.communicate()[0]
         assert time.monotonic() < deadline, "the first worker's trial never started training"
-        if (project / tuning.LOCAL_STORAGE).exists():
-            try:
-                running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
-            except KeyError:  # the study is being created
-                running = []
+        if _created(name, project / tuning.LOCAL_STORAGE):
+            running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
             if running and running[0].intermediate_values:
                 break
         time.sleep(0.2)
@@ -703,10 +716,9 @@ def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(t
     while True:  # until the trial reports an epoch
         assert worker.poll() is None, worker.communicate()
         assert time.monotonic() < deadline, "the trial never started training"
-        try:
+        running = []
+        if _created(name, database):
             running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
-        except Exception:  # the database or the study is being created
-            running = []
         if running and running[0].intermediate_values:
             parent = _load(name, url).user_attrs[tuning.PARENT_ATTR]
             break

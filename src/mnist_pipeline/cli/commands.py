@@ -34,22 +34,15 @@ def _diff(arguments: argparse.Namespace) -> int:
 
     from mnist_pipeline.params import load_params
     from mnist_pipeline.report.figures import png_bytes
-    from mnist_pipeline.tracking import rundiff, tracker
+    from mnist_pipeline.tracking import rundiff
 
     if len(arguments.runs) > 2:
         raise rundiff.RunError(f"at most two runs to compare, got {len(arguments.runs)}")
     experiment = arguments.experiment or load_params().tracking.experiment
-    client, experiment_id = tracker.open_experiment(experiment)
     references = arguments.runs
     if len(references) == 1:
         references = [*references, "latest"]  # one run: compare it with the newest
-    ids = rundiff.resolve(client, experiment_id, references)
-    if ids[0] == ids[1]:  # `diff latest` with one run, say: nothing was reproduced
-        raise rundiff.RunError(
-            f"{references[0]} and {references[1]} are the same run {ids[0][:8]}: name another "
-            "run to compare it with"
-        )
-    a, b = (rundiff.fetch_run(client, run_id, experiment_id) for run_id in ids)
+    a, b = rundiff.load_runs(experiment, references)
     diff = rundiff.compare(a, b, all_params=arguments.all)
     render = {
         "table": rundiff.render_text,
@@ -102,37 +95,12 @@ def _predict(arguments: argparse.Namespace) -> int:
     return 1 if unreadable else 0
 
 
-def _registry_run(arguments: argparse.Namespace, register: bool):
-    """(client, registered model name, the run's version, run id) for `promote` and `demote`;
-    `register`: make a version of the run's raw-image model if the registry has none."""
-    from mnist_pipeline.errors import ModelError
-    from mnist_pipeline.params import load_params
-    from mnist_pipeline.tracking import registry, tracker
-
-    params = load_params()
-    client, run_id = _find_run(arguments.run, arguments.experiment or params.tracking.experiment)
-    run = client.get_run(run_id)
-    tags = run.data.tags
-    name = params.registry.registered_name(tags.get(registry.DATASET_TAG, params.data.dataset))
-    version = registry.find_version(
-        client, name, tags.get(tracker.WEIGHTS_TAG), tags.get(registry.DATASET_SHA_TAG)
-    )
-    if version is None and register:
-        version = registry.register_run_model(client, name, run)
-    if version is None:
-        raise ModelError(
-            f"run {run_id[:8]} ({run.info.run_name}) has no raw-image model to make a version "
-            f"of {name}: its evaluate stage logs it (`dvc repro` with its params)"
-        )
-    return client, name, version, run_id
-
-
 def _publish(arguments: argparse.Namespace) -> int:
     """Register a model as a version and let the gate decide on the champion: the workspace's
     (its run completed first), or RUN's."""
     from mnist_pipeline import quiet
     from mnist_pipeline.params import load_params
-    from mnist_pipeline.tracking import publishing, registry
+    from mnist_pipeline.tracking import publishing, registry, rundiff
 
     quiet.filter_logs()  # MLflow's notes when it logs the raw-image model, as in evaluate
     params = load_params()
@@ -140,38 +108,29 @@ def _publish(arguments: argparse.Namespace) -> int:
     if arguments.run is None:
         decision = publishing.publish_workspace(params, experiment)
     else:
-        client, run_id = _find_run(arguments.run, experiment)
-        decision = registry.publish_run(client, client.get_run(run_id), params.registry)
+        run_id = rundiff.resolve_one(experiment, arguments.run)
+        decision = registry.publish_run_id(run_id, params.registry)
     print(decision.message)
     return 0
 
 
-def _find_run(reference: str, experiment: str):
-    """(client, run id) of a run reference in the experiment, or a RunError."""
-    from mnist_pipeline.tracking import rundiff, tracker
-
-    client, experiment_id = tracker.open_experiment(experiment)
-    (run_id,) = rundiff.resolve(client, experiment_id, [reference])
-    return client, run_id
-
-
 def _promote(arguments: argparse.Namespace) -> int:
-    return _move_champion(arguments, register=True)
+    return _move_champion(arguments, promote=True)
 
 
 def _demote(arguments: argparse.Namespace) -> int:
-    return _move_champion(arguments, register=False)
+    return _move_champion(arguments, promote=False)
 
 
-def _move_champion(arguments: argparse.Namespace, register: bool) -> int:
-    """`promote` (register=True) or `demote` a run's version, and record it on the run."""
-    from mnist_pipeline.tracking import registry
+def _move_champion(arguments: argparse.Namespace, promote: bool) -> int:
+    """`promote` or `demote` a run's version, recorded on the run."""
+    from mnist_pipeline.params import load_params
+    from mnist_pipeline.tracking import registry, rundiff
 
-    client, name, version, run_id = _registry_run(arguments, register=register)
-    move = registry.promote if register else registry.demote
-    message = move(client, name, version)
-    client.set_tag(run_id, registry.DECISION_RUN_TAG, message)
-    print(message)
+    params = load_params()
+    experiment = arguments.experiment or params.tracking.experiment
+    run_id = rundiff.resolve_one(experiment, arguments.run)
+    print(registry.move_champion(run_id, params, promote))
     return 0
 
 

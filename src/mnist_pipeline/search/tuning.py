@@ -35,6 +35,7 @@ from mnist_pipeline.errors import PipelineError, StudyError
 from mnist_pipeline.report.history import read_history_csv
 from mnist_pipeline.search import searchfile, trial
 from mnist_pipeline.tracking import tracker
+from mnist_pipeline.tracking.studyrun import StudyRun, tag_run
 
 STORAGE_VARIABLE = "MNIST_PIPELINE_STUDY_STORAGE"
 LOCAL_STORAGE = "optuna.db"
@@ -198,17 +199,15 @@ def open_study(spec: searchfile.Search, storage, url: str, create: bool = True):
     )
 
 
-def join(
-    study, created: bool, spec: searchfile.Search, client, experiment_id: str, url: str
-) -> str:
-    """The study's MLflow parent run id. The worker that created the study records the
+def join(study, created: bool, spec: searchfile.Search, experiment: str, url: str) -> StudyRun:
+    """The study's MLflow parent run. The worker that created the study records the
     search and creates the parent; the others wait for it and check that their search file
     is the study's."""
     recorded = study.user_attrs
     if created:
         study.set_user_attr(SEARCH_ATTR, spec.as_dict())
-        parent = _create_parent(client, experiment_id, spec, url)
-        study.set_user_attr(PARENT_ATTR, parent)
+        parent = _create_parent(experiment, spec, url)
+        study.set_user_attr(PARENT_ATTR, parent.id)
         return parent
     deadline = time.monotonic() + 120  # the creating worker is between two database writes
     while PARENT_ATTR not in recorded:
@@ -227,28 +226,14 @@ def join(
             f"{', '.join(changed)} differ): name a new study in the search "
             "file, or restore the file as it was"
         )
-    parent = recorded[PARENT_ATTR]
-    parent_run(client, spec, parent)
-    return parent
+    return StudyRun.open(recorded[PARENT_ATTR], spec.study)
 
 
-def parent_run(client, spec: searchfile.Search, parent: str):
-    """The study's MLflow parent run; StudyError when this tracking store lacks it."""
-    try:
-        return client.get_run(parent)
-    except Exception:
-        raise StudyError(
-            f"study {spec.study}'s MLflow parent run {parent} is not in the tracking store "
-            f"{tracker.tracking_uri()}: every worker of a study must log to the same MLflow "
-            f"server (set {tracker.URI_VARIABLE} as the other workers do)"
-        ) from None
-
-
-def _create_parent(client, experiment_id: str, spec: searchfile.Search, url: str) -> str:
+def _create_parent(experiment: str, spec: searchfile.Search, url: str) -> StudyRun:
     worker_tag, started = _worker_record()  # at creation: the parent never runs without one
-    run = client.create_run(
-        experiment_id,
-        run_name=f"study {spec.study}",
+    return StudyRun.create(
+        experiment,
+        f"study {spec.study}",
         tags={
             ROLE_TAG: "study",
             trial.STUDY_TAG: spec.study,
@@ -258,8 +243,13 @@ def _create_parent(client, experiment_id: str, spec: searchfile.Search, url: str
             tracker.DESCRIPTION_TAG: f"Optuna study **{spec.study}**: no trial finished yet.",
             worker_tag: started,
         },
+        params=_described(spec),
     )
-    described = {
+
+
+def _described(spec: searchfile.Search) -> dict[str, str]:
+    """The search as the parent run's params."""
+    return {
         "objective": f"{spec.objective} ({spec.direction})",
         "sampler": f"{spec.sampler} (seed {spec.seed})",
         "pruner": spec.pruner
@@ -267,8 +257,6 @@ def _create_parent(client, experiment_id: str, spec: searchfile.Search, url: str
         **{f"space.{d.key}": d.describe() for d in spec.space},
         **{f"fixed.{key}": value for key, value in spec.fixed.items()},
     }
-    tracker.log_params_to(client, run.info.run_id, described)
-    return run.info.run_id
 
 
 def tune(
@@ -294,23 +282,22 @@ def tune(
     _quiet_optuna()
     _quiet_heartbeat(url)
     store = open_storage(url)  # first: an unreachable database stops the worker here
-    experiment_id = tracker.connect(params.tracking.experiment)
-    client = tracker.client()
+    experiment = params.tracking.experiment
+    tracker.connect(experiment)  # an unreachable tracking server stops it here
     study, created = open_study(spec, store, url)
-    worker = Worker(spec, url, store, study, client, root, push, out)
+    worker = Worker(spec, url, store, study, root, push, out)
     status = "KILLED"
     try:
         with trial.storage_errors(url):
-            worker.parent = join(study, created, spec, client, experiment_id, url)
+            worker.parent = join(study, created, spec, experiment, url)
             out(
                 f"study {spec.study} ({trial.masked(url)}): worker {worker.name} joins; "
-                f"MLflow parent run {worker.parent[:8]}"
+                f"MLflow parent run {worker.parent.id[:8]}"
             )
-            for line in end_dead_workers(study, store, spec, client, worker.parent):
+            for line in end_dead_workers(study, store, spec, worker.parent):
                 out(line)
-            client.set_tag(worker.parent, *_worker_record())
-            if client.get_run(worker.parent).info.status != "RUNNING":
-                client.update_run(worker.parent, status="RUNNING")  # resumed
+            worker.parent.set_tags(dict([_worker_record()]))
+            worker.parent.resume()
             status = worker.run()
     finally:
         if worker.parent:
@@ -342,17 +329,16 @@ def best(
     params = load_params(paths.project_root() / "params.yaml")
     if parent or register:
         tracker.connect(params.tracking.experiment)
-        client = tracker.client()
     if parent:
-        parent_run(client, spec, parent)
+        study_run = StudyRun.open(parent, spec.study)
         with trial.storage_errors(url):
-            for line in end_dead_workers(study, store, spec, client, parent):
+            for line in end_dead_workers(study, store, spec, study_run):
                 out(line)
     out(best_report(spec, url, study))
     if register:
         with trial.storage_errors(url):
             run_id = study.best_trial.user_attrs[trial.RUN_ATTR]
-        out(registry.publish_run(client, client.get_run(run_id), params.registry).message)
+        out(registry.publish_run_id(run_id, params.registry).message)
 
 
 def _worker_record() -> tuple[str, str]:
@@ -362,7 +348,7 @@ def _worker_record() -> tuple[str, str]:
     return WORKER_TAG + name, owner[tracker.PROCESS_START_TAG]
 
 
-def end_dead_workers(study, storage, spec: searchfile.Search, client, parent: str) -> list[str]:
+def end_dead_workers(study, storage, spec: searchfile.Search, parent: StudyRun) -> list[str]:
     """Workers recorded on the parent run whose process is gone (SIGKILL, out of memory):
     their running trials failed now and queued again (as the heartbeat would after
     GRACE_SECONDS), their records removed; a RUNNING parent with no worker left is ended
@@ -371,10 +357,9 @@ def end_dead_workers(study, storage, spec: searchfile.Search, client, parent: st
     import optuna
     from optuna.trial import TrialState
 
-    run = client.get_run(parent)
     workers = {
         key.removeprefix(WORKER_TAG): start
-        for key, start in run.data.tags.items()
+        for key, start in parent.tags.items()
         if key.startswith(WORKER_TAG)
     }
     dead = {
@@ -386,18 +371,29 @@ def end_dead_workers(study, storage, spec: searchfile.Search, client, parent: st
     lines = []
     for frozen in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = frozen.user_attrs.get(WORKER_ATTR)
-        if worker in dead and _fail(storage, frozen._trial_id):
-            retry(study, storage.get_trial(frozen._trial_id))
+        if worker in dead and _fail(
+            storage, trial_id := trial_id_of(storage, study, frozen.number)
+        ):
+            retry(study, storage.get_trial(trial_id))
             lines.append(
                 f"trial {frozen.number}: its worker {worker} is gone: failed, queued again"
             )
     for worker in dead:
-        tracker.remove_tag(client, parent, WORKER_TAG + worker)  # or another process did
-    if run.info.status == "RUNNING" and set(workers) <= dead:
-        publish(study, spec, client, parent)
-        client.set_terminated(parent, status="KILLED")
-        lines.append(f"MLflow parent run {parent[:8]}: every worker of the study is gone: KILLED")
+        parent.remove_tag(WORKER_TAG + worker)  # or another process did
+    if parent.status == "RUNNING" and set(workers) <= dead:
+        publish(study, spec, parent)
+        parent.end("KILLED")
+        lines.append(
+            f"MLflow parent run {parent.id[:8]}: every worker of the study is gone: KILLED"
+        )
     return lines
+
+
+def trial_id_of(storage, study, number: int) -> int:
+    """The storage's id of the study's trial `number` (Optuna's public storage API; the
+    trial objects keep it in a private attribute)."""
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, number)
 
 
 def _fail(storage, trial_id: int) -> bool:
@@ -414,10 +410,10 @@ def _fail(storage, trial_id: int) -> bool:
 class Worker:
     """One worker's loop over trials, and what it records of each."""
 
-    def __init__(self, spec, url, store, study, client, root: Path, push, out):
+    def __init__(self, spec, url, store, study, root: Path, push, out):
         self.spec, self.url, self.store, self.study = spec, url, store, study
-        self.client, self.root, self.push, self.out = client, root, push, out
-        self.parent: str | None = None
+        self.root, self.push, self.out = root, push, out
+        self.parent: StudyRun | None = None
         self.name = _worker_record()[0].removeprefix(WORKER_TAG)  # host:pid
         self.failures = 0
 
@@ -459,10 +455,48 @@ class Worker:
                 )
 
     def objective(self, optuna_trial) -> float:
-        import optuna
+        """Run one trial as a DVC experiment; its score is the last epoch's validation value."""
+        number = optuna_trial.number
+        self._check_not_surplus(number, optuna_trial)
+        values = searchfile.suggest(optuna_trial, self.spec)
+        name, commit = self._claim(optuna_trial)
+        link = trial.TrialLink(
+            storage=self.url,
+            study=self.spec.study,
+            trial_id=trial_id_of(self.store, self.study, number),
+            number=number,
+            parent_run_id=self.parent.id,
+            metric=self.spec.objective,
+            pruner=self.spec.pruner,
+            warmup_epochs=self.spec.warmup_epochs,
+        )
+        arguments = ["exp", "run", "--temp", "-n", name, *searchfile.set_params(values)]
+        log = self.root / LOG_DIR / f"{name}.log"
+        self.out(f"trial {number}: dvc {' '.join(arguments)}  (log: {log.relative_to(self.root)})")
+        started = time.monotonic()
+        code = self._dvc(arguments, log, link.to_environment())
+        seconds = time.monotonic() - started
+        if code != 0:
+            self._failed(
+                optuna_trial, link, f"`dvc exp run` exited {code} after {seconds:.0f} s", log
+            )
+        self.failures = 0
+        history = read_history_csv(
+            tracker.git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}")
+        )
+        final = {metric: float(history[metric][-1]) for metric in searchfile.OBJECTIVES}
+        optuna_trial.set_user_attr(VALIDATION_ATTR, final)
+        self._share(optuna_trial, name, log)
+        others = ", ".join(f"{k} {v:.4f}" for k, v in final.items() if k != self.spec.objective)
+        score = final[self.spec.objective]
+        self.out(f"trial {number}: {self.spec.objective} {score:.4f} ({others}) in {seconds:.0f} s")
+        return score
+
+    def _check_not_surplus(self, number: int, optuna_trial) -> None:
+        """SurplusTrialError when the study's n_trials are taken by trials numbered before this
+        one (two workers asked for the last trial at once)."""
         from optuna.trial import TrialState
 
-        number = optuna_trial.number
         taken = self.study.get_trials(
             deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.RUNNING)
         )
@@ -471,8 +505,11 @@ class Worker:
             raise SurplusTrialError(
                 f"trial {number}: the study's {self.spec.n_trials} trials are taken"
             )
-        values = searchfile.suggest(optuna_trial, self.spec)
-        name = f"{self.spec.study}-{number}"
+
+    def _claim(self, optuna_trial) -> tuple[str, str]:
+        """The trial's DVC experiment name and commit, recorded on the trial with this worker;
+        StudyError when that experiment exists already (an earlier study of the same name)."""
+        name = f"{self.spec.study}-{optuna_trial.number}"
         commit = tracker.git("rev-parse", "HEAD")
         if tracker.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
             raise StudyError(
@@ -486,47 +523,32 @@ class Worker:
             (WORKER_ATTR, self.name),
         ):
             optuna_trial.set_user_attr(key, value)
-        link = trial.TrialLink(
-            storage=self.url,
-            study=self.spec.study,
-            trial_id=optuna_trial._trial_id,
-            number=number,
-            parent_run_id=self.parent,
-            metric=self.spec.objective,
-            pruner=self.spec.pruner,
-            warmup_epochs=self.spec.warmup_epochs,
-        )
-        arguments = ["exp", "run", "--temp", "-n", name, *searchfile.set_params(values)]
-        log = self.root / LOG_DIR / f"{name}.log"
-        self.out(f"trial {number}: dvc {' '.join(arguments)}  (log: {log.relative_to(self.root)})")
-        started = time.monotonic()
-        code = self._dvc(arguments, log, link.to_environment())
-        seconds = time.monotonic() - started
-        if code != 0:
-            attributes = self.store.get_trial(optuna_trial._trial_id).user_attrs
-            if trial.PRUNED_ATTR in attributes:
-                raise optuna.TrialPruned(f"pruned at epoch {attributes[trial.PRUNED_ATTR]}")
-            self.failures += 1
-            error = f"`dvc exp run` exited {code} after {seconds:.0f} s: {_cause(log)}"
-            optuna_trial.set_user_attr(ERROR_ATTR, error)
-            raise TrialFailedError(f"trial {number}: {error}")
-        self.failures = 0
-        history = read_history_csv(
-            tracker.git("show", f"{experiment_ref(commit, name)}:{paths.HISTORY}")
-        )
-        final = {metric: float(history[metric][-1]) for metric in searchfile.OBJECTIVES}
-        optuna_trial.set_user_attr(VALIDATION_ATTR, final)
-        if self.push and self._dvc(["exp", "push", self.push, name], log, {}, append=True):
-            # The trial stands (its run is done and recorded); only sharing it failed.
-            self.out(f"trial {number}: `dvc exp push {self.push} {name}` failed: {_cause(log)}")
-        elif self.push:
+        return name, commit
+
+    def _failed(self, optuna_trial, link: trial.TrialLink, what: str, log: Path) -> None:
+        """The trial's run stopped: pruned (its train stage recorded the epoch), else failed."""
+        import optuna
+
+        attributes = self.store.get_trial(link.trial_id).user_attrs
+        if trial.PRUNED_ATTR in attributes:
+            raise optuna.TrialPruned(f"pruned at epoch {attributes[trial.PRUNED_ATTR]}")
+        self.failures += 1
+        error = f"{what}: {_cause(log)}"
+        optuna_trial.set_user_attr(ERROR_ATTR, error)
+        raise TrialFailedError(f"trial {optuna_trial.number}: {error}")
+
+    def _share(self, optuna_trial, name: str, log: Path) -> None:
+        """`dvc exp push` the trial's experiment when --push names a remote; a failed push
+        leaves the trial standing (its run is done and recorded), only unshared."""
+        if not self.push:
+            return
+        if self._dvc(["exp", "push", self.push, name], log, {}, append=True):
+            self.out(
+                f"trial {optuna_trial.number}: `dvc exp push {self.push} {name}` failed: "
+                f"{_cause(log)}"
+            )
+        else:
             optuna_trial.set_user_attr(PUSHED_ATTR, self.push)
-        self.out(
-            f"trial {number}: {self.spec.objective} {final[self.spec.objective]:.4f} "
-            f"({', '.join(f'{k} {v:.4f}' for k, v in final.items() if k != self.spec.objective)})"
-            f" in {seconds:.0f} s"
-        )
-        return final[self.spec.objective]
 
     def _dvc(self, arguments: list[str], log: Path, env: dict, append: bool = False) -> int:
         """Run DVC with this interpreter's environment first on PATH (the stages' `python`),
@@ -564,31 +586,27 @@ class Worker:
         elif frozen.state == TrialState.FAIL and not frozen.user_attrs.get(SURPLUS_ATTR):
             self.out(f"trial {frozen.number}: failed: {frozen.user_attrs.get(ERROR_ATTR, '?')}")
         if frozen.state == TrialState.COMPLETE:
-            self.client.log_metric(
-                self.parent, self.spec.objective, frozen.value, step=frozen.number
-            )
+            self.parent.log_metric(self.spec.objective, frozen.value, step=frozen.number)
         if frozen.user_attrs.get(trial.RUN_ATTR):  # the run's own state may be FINISHED
-            self.client.set_tag(
-                frozen.user_attrs[trial.RUN_ATTR], tracker.TRIAL_STATE_TAG, frozen.state.name
-            )
-        publish(study, self.spec, self.client, self.parent, frozen.number)
+            tag_run(frozen.user_attrs[trial.RUN_ATTR], tracker.TRIAL_STATE_TAG, frozen.state.name)
+        publish(study, self.spec, self.parent, frozen.number)
 
     def close_parent(self, status: str) -> None:
         """End the parent run when no trial of the study runs any more (the last worker out
         does it); FINISHED when the study has all its trials. A resumed study reopens it."""
         from optuna.trial import TrialState
 
-        tracker.remove_tag(self.client, self.parent, _worker_record()[0])  # or the server is gone
+        self.parent.remove_tag(_worker_record()[0])  # or the server is gone
         try:
             running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         except Exception:  # the storage is gone: every worker stops, nothing runs any more
             running = []
         if not running:
-            self.client.set_terminated(self.parent, status=status)
+            self.parent.end(status)
 
 
 def publish(
-    study, spec: searchfile.Search, client, parent: str, finished_number: int | None = None
+    study, spec: searchfile.Search, parent: StudyRun, finished_number: int | None = None
 ) -> None:
     """The study as the parent run shows it: best trial (tags `best.<param>`, metric
     `best_<objective>`: the best when trial `finished_number` ended, at that step),
@@ -607,14 +625,14 @@ def publish(
             tracker.DESCRIPTION_TAG: _description(spec, best, counts),
         }
         if finished_number is not None:
-            client.log_metric(parent, f"best_{spec.objective}", best.value, step=finished_number)
-    tracker.set_tags_on(client, parent, tags)
+            parent.log_metric(f"best_{spec.objective}", best.value, step=finished_number)
+    parent.set_tags(tags)
     import matplotlib.pyplot as plt
 
     for name, figure in search_figures(study, spec.objective, counts["complete"]).items():
-        client.log_figure(parent, figure, f"search/{name}.png")
+        parent.log_figure(figure, f"search/{name}.png")
         plt.close(figure)
-    client.log_text(parent, study.trials_dataframe().to_csv(index=False), "search/trials.csv")
+    parent.log_text(study.trials_dataframe().to_csv(index=False), "search/trials.csv")
 
 
 def _counts(study) -> dict[str, int]:

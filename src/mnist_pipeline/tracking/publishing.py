@@ -22,11 +22,7 @@ from mnist_pipeline.tracking import registry, serving, tracker
 
 def publish_workspace(params, experiment: str) -> registry.Decision:
     """Complete the run of models/weights.npz from the outputs on disk, then register it."""
-    import mlflow
-
-    run_id = complete_workspace_run(params, experiment)
-    client = mlflow.MlflowClient()
-    return registry.publish_run(client, client.get_run(run_id), params.registry)
+    return registry.publish_run_id(complete_workspace_run(params, experiment), params.registry)
 
 
 def complete_workspace_run(params, experiment: str) -> str:
@@ -42,9 +38,10 @@ def complete_workspace_run(params, experiment: str) -> str:
             "first, then publish"
         )
     record = read_json(paths.raw_record(params.data.dataset))
-    with tracker.model_run(experiment_id, weights_sha256, params, record["content_sha256"]) as run:
+    with tracker.model_run(
+        experiment_id, weights_sha256, params, record["content_sha256"]
+    ) as run_id:
         client = mlflow.MlflowClient()
-        run_id = run.info.run_id
         if TEST_ACCURACY not in client.get_run(run_id).data.metrics:
             tracker.log_evaluation()
         drawn = all(Path(figure).is_file() for figure in paths.FIGURES)

@@ -137,6 +137,14 @@ def register_run_model(client, name: str, run):
         )
 
 
+def publish_run_id(run_id: str, registry_params) -> Decision:
+    """publish_run for the run of this id (`publish RUN`, `tune --best --publish`)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    return publish_run(client, client.get_run(run_id), registry_params)
+
+
 def publish_run(client, run, registry_params) -> Decision:
     """Register the raw-image model `run` logged, let the gate decide, and record the decision
     on the run (tags `registered_version`, `champion_decision`) when it made one."""
@@ -210,6 +218,28 @@ def _accuracy(version) -> float:
 
 
 # By hand: `mnist-pipeline promote RUN` and `mnist-pipeline demote RUN`.
+
+
+def move_champion(run_id: str, params, promote_it: bool) -> str:
+    """`promote` (making a version of the run's raw-image model if the registry has none) or
+    `demote` the run's version; the move is recorded on the run. Returns what was done."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    run = client.get_run(run_id)
+    tags = run.data.tags
+    name = params.registry.registered_name(tags.get(DATASET_TAG, params.data.dataset))
+    version = find_version(client, name, tags.get(WEIGHTS_TAG), tags.get(DATASET_SHA_TAG))
+    if version is None and promote_it:
+        version = register_run_model(client, name, run)
+    if version is None:
+        raise ModelError(
+            f"run {run_id[:8]} ({run.info.run_name}) has no raw-image model to make a version "
+            f"of {name}: its evaluate stage logs it (`dvc repro` with its params)"
+        )
+    message = (promote if promote_it else demote)(client, name, version)
+    client.set_tag(run_id, DECISION_RUN_TAG, message)
+    return message
 
 
 def promote(client, name: str, version) -> str:

@@ -59,6 +59,29 @@ def fetch_run(client, run_id: str, experiment_id: str) -> RunRecord:
     )
 
 
+def load_runs(experiment: str, references: list[str]) -> list[RunRecord]:
+    """The runs `references` name in the experiment (see `resolve`), as plain records: what
+    `mnist-pipeline diff` compares."""
+    from mnist_pipeline.tracking.tracker import open_experiment
+
+    client, experiment_id = open_experiment(experiment)
+    ids = resolve(client, experiment_id, references)
+    if len(ids) == 2 and ids[0] == ids[1]:  # `diff latest` with one run: nothing reproduced
+        raise RunError(
+            f"{references[0]} and {references[1]} are the same run {ids[0][:SHORT_ID]}: name "
+            "another run to compare it with"
+        )
+    return [fetch_run(client, run_id, experiment_id) for run_id in ids]
+
+
+def resolve_one(experiment: str, reference: str) -> str:
+    """The run id a reference names in the experiment (see `resolve`)."""
+    from mnist_pipeline.tracking.tracker import open_experiment
+
+    client, experiment_id = open_experiment(experiment)
+    return resolve(client, experiment_id, [reference])[0]
+
+
 def resolve(client, experiment_id: str, references: list[str]) -> list[str]:
     """Run ids for `references`, each a full or short run id (a prefix), a run name, a DVC
     experiment name, `latest` or `previous`; none means the two most recent runs, older

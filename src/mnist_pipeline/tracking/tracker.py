@@ -178,13 +178,6 @@ def open_experiment(experiment: str) -> tuple[Any, str]:
     return mlflow.MlflowClient(), experiment_id
 
 
-def client():
-    """An MlflowClient on the store `connect` pointed MLflow at."""
-    import mlflow
-
-    return mlflow.MlflowClient()
-
-
 @contextlib.contextmanager
 def store_lock(uri: str) -> Iterator[None]:
     """Serialize first use of an embedded store across processes: parallel experiments
@@ -313,16 +306,17 @@ def end_dead_runs(client, experiment_id: str) -> list[str]:
 
 
 @contextlib.contextmanager
-def active_run(**start_run_arguments: Any) -> Iterator[Any]:
-    """`mlflow.start_run`, ended FINISHED, FAILED on an error, KILLED on Ctrl-C, SIGTERM or
-    a tuning trial ended early; a pruned trial's FINISHED, tagged PRUNED (MLflow's own
-    context manager would say FAILED for each)."""
+def active_run(**start_run_arguments: Any) -> Iterator[str]:
+    """`mlflow.start_run`, yielding the run id (never MLflow's run object: no code outside
+    tracking/ sees MLflow's types); ended FINISHED, FAILED on an error, KILLED on Ctrl-C,
+    SIGTERM or a tuning trial ended early; a pruned trial's FINISHED, tagged PRUNED (MLflow's
+    own context manager would say FAILED for each)."""
     import mlflow
 
     tags = {**start_run_arguments.pop("tags", {}), **owner_tags()}
     run = mlflow.start_run(tags=tags, **start_run_arguments)
     try:
-        yield run
+        yield run.info.run_id
     except BaseException as error:
         if isinstance(error, TrialPrunedError):
             mlflow.set_tags({TRIAL_STATE_TAG: "PRUNED", PRUNED_AT_TAG: str(error.epoch)})
@@ -456,7 +450,7 @@ def find_run(experiment_id: str, weights_sha256: str) -> str | None:
 
 
 @contextlib.contextmanager
-def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Iterator[Any]:
+def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Iterator[str]:
     """A new run for this pipeline execution: named, tagged, described, every param logged
     (params.yaml's values, flattened: `train.learning_rate`, `model.hidden_1.units`)."""
     import mlflow
@@ -471,29 +465,29 @@ def new_run(experiment_id: str, params, dataset_sha256: str, **tags: str) -> Ite
         DESCRIPTION_TAG: describe(params, dataset_sha256, changes),
     }
     name = run_name(mlflow.MlflowClient(), experiment_id, changes)
-    with active_run(experiment_id=experiment_id, run_name=name, tags=tags) as run:
+    with active_run(experiment_id=experiment_id, run_name=name, tags=tags) as run_id:
         mlflow.log_params(stringify(flat))
-        yield run
+        yield run_id
 
 
 @contextlib.contextmanager
 def model_run(
     experiment_id: str, weights_sha256: str, params, dataset_sha256: str
-) -> Iterator[Any]:
+) -> Iterator[str]:
     """The run that produced these weights, resumed; or a new, equally tagged run when there
     is none for this experiment (store wiped, or the weights came from elsewhere)."""
-    run_id = find_run(experiment_id, weights_sha256)
-    if run_id is not None:
-        with active_run(run_id=run_id) as run:
-            yield run
+    found = find_run(experiment_id, weights_sha256)
+    if found is not None:
+        with active_run(run_id=found) as run_id:
+            yield run_id
         return
     log.warning("no MLflow run has weights %s: starting a new one", weights_sha256[:12])
-    with new_run(experiment_id, params, dataset_sha256, **{WEIGHTS_TAG: weights_sha256}) as run:
+    with new_run(experiment_id, params, dataset_sha256, **{WEIGHTS_TAG: weights_sha256}) as run_id:
         # Train did not run in this execution (its outputs were up to date): give the run
         # train's part of what the outputs on disk hold for these weights.
         log_history()
         log_training_outputs()
-        yield run
+        yield run_id
 
 
 # What a run holds.
