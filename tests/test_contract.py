@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import re
-import sys
 from pathlib import Path
 
 import pytest
@@ -179,7 +178,7 @@ def with_code_in(monkeypatch, module: str, function: str, code: str) -> None:
         node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function
     ]
     definition.body[:0] = ast.parse(code).body
-    monkeypatch.setattr(sys.modules[__name__], "CODE", Project(ROOT, {module: ast.unparse(tree)}))
+    monkeypatch.setitem(globals(), "CODE", Project(ROOT, {module: ast.unparse(tree)}))
 
 
 def test_a_library_read_of_a_later_output_fails_both_file_checks(monkeypatch):
