@@ -17,11 +17,13 @@ import yaml
 from mnist_pipeline import paths
 
 from conftest import ROOT
+from stage_code import Project, Reads
 
 PACKAGE = "mnist_pipeline"
 SOURCE = ROOT / "src" / PACKAGE
 PIPELINE = yaml.safe_load((ROOT / "dvc.yaml").read_text())["stages"]
-DATASET = "${data.dataset}"  # how dvc.yaml spells the dataset in paths
+OUTPUT_KINDS = ("outs", "metrics", "plots")
+CODE = Project(ROOT)  # the package and stage scripts, parsed (stage_code.py)
 # download's dataset folder: read as params.data's `source` (datasets.describe), not a path
 DATA_SOURCE = "${data.source}"
 
@@ -76,45 +78,50 @@ def entries(stage: str, *kinds: str) -> set[str]:
     return found
 
 
-def referenced_paths(script: Path) -> set[str]:
-    """The files the script names through mnist_pipeline.paths: constants (paths.WEIGHTS),
-    and the per-dataset functions called with the dataset (paths.raw_data(...))."""
-    found = set()
-    for node in ast.walk(ast.parse(script.read_text())):
-        if isinstance(node, ast.Call) and _is_paths_attribute(node.func):
-            found.add(getattr(paths, node.func.attr)(DATASET))
-        elif isinstance(node, ast.Attribute) and _is_paths_attribute(node):
-            value = getattr(paths, node.attr)
-            if isinstance(value, str):
-                found.add(value)
-    if {"data", "data.source"} & referenced_params(script):
-        found.add(DATA_SOURCE)
-    return found
+def stage_reads(stage: str) -> Reads:
+    """What the stage's code (its script and the project functions it reaches) reads."""
+    return CODE.reads(f"stages.{stage_script(stage).stem}")
 
 
-def _is_paths_attribute(node: ast.AST) -> bool:
-    return (
-        isinstance(node, ast.Attribute)
-        and isinstance(node.value, ast.Name)
-        and (node.value.id == "paths")
-    )
+def referenced_paths(stage: str) -> set[str]:
+    """The files the stage's code names through mnist_pipeline.paths (constants, and the
+    per-dataset functions for the dataset dvc.yaml names); your own dataset's folder when
+    it reads `data.source`. A folder stands for the files of the pipeline under it."""
+    reads = stage_reads(stage)
+    named = set(reads.paths)
+    if {"data", "data.source"} & reads.params:
+        named.add(DATA_SOURCE)
+    files = {entry for name in PIPELINE for entry in entries(name, *OUTPUT_KINDS)}
+    for folder in sorted(named):
+        inside = {file for file in files if file.startswith(f"{folder}/")}
+        if inside:
+            named = (named - {folder}) | inside
+    return named
 
 
-def referenced_params(script: Path) -> set[str]:
-    """Sections and keys read as `params.section[.key]` (the whole object passed on, as to
-    MLflow logging, is not counted: it does not change what the stage computes)."""
-    tree = ast.parse(script.read_text())
-    inner = {id(node.value) for node in ast.walk(tree) if isinstance(node, ast.Attribute)}
-    found = set()
-    for node in ast.walk(tree):
-        if id(node) in inner:
-            continue  # part of a longer chain: `params.data` in `params.data.dataset`
-        chain = []
-        while isinstance(node, ast.Attribute):
-            chain.insert(0, node.attr)
-            node = node.value
-        if isinstance(node, ast.Name) and node.id == "params" and chain:
-            found.add(".".join(chain[:2]))
+def referenced_params(stage: str) -> set[str]:
+    """The params keys the stage's code reads as `params.section[.key]`, or through a name
+    bound to a section, in the script or in a library function it passes them to. (The whole
+    object passed on, as to MLflow logging, is not counted: it does not change what the
+    stage computes.)"""
+    return set(stage_reads(stage).params)
+
+
+def covers(declared: str, key: str) -> bool:
+    """dvc.yaml's params entry `declared` (train, data.dataset) covers the key `key`."""
+    return key == declared or key.startswith(f"{declared}.")
+
+
+def upstream(stage: str) -> set[str]:
+    """The stages whose outputs `stage` depends on, directly or through others (dvc.yaml)."""
+    makers = {file: name for name in PIPELINE for file in entries(name, *OUTPUT_KINDS)}
+    found: set[str] = set()
+    pending = [stage]
+    while pending:
+        for dep in entries(pending.pop(), "deps"):
+            if dep in makers and makers[dep] not in found:
+                found.add(makers[dep])
+                pending.append(makers[dep])
     return found
 
 
@@ -129,24 +136,94 @@ def test_code_deps_are_exactly_the_modules_the_stage_imports(stage):
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
 def test_data_deps_and_outputs_are_exactly_the_files_the_stage_names(stage):
-    named = referenced_paths(stage_script(stage))
+    named = referenced_paths(stage)
     declared = {
-        entry
-        for entry in entries(stage, "deps", "outs", "metrics", "plots")
-        if not entry.endswith(".py")
+        entry for entry in entries(stage, "deps", *OUTPUT_KINDS) if not entry.endswith(".py")
     }
     undeclared, unused = sorted(named - declared), sorted(declared - named)
     assert not undeclared, f"stage {stage}: reads or writes {undeclared}, not in its dvc.yaml"
-    assert not unused, f"stage {stage}: dvc.yaml declares {unused}, which its script never names"
+    assert not unused, f"stage {stage}: dvc.yaml declares {unused}, which its code never names"
 
 
 @pytest.mark.parametrize("stage", sorted(PIPELINE))
-def test_every_param_the_stage_reads_is_declared(stage):
-    declared = PIPELINE[stage].get("params", [])
-    for key in referenced_params(stage_script(stage)):
-        assert any(key == name or key.startswith(f"{name}.") for name in declared), (
-            f"stage {stage}: reads params.{key}, not listed under its params in dvc.yaml"
+def test_no_stage_reads_an_output_of_a_stage_after_it(stage):
+    """A file another stage writes is read only if that stage runs before this one: DVC
+    orders stages by their deps, so a read of a later (or unrelated) stage's output sees
+    whatever an earlier run left there."""
+    earlier = upstream(stage)
+    for other in sorted(set(PIPELINE) - {stage}):
+        read = sorted(referenced_paths(stage) & entries(other, *OUTPUT_KINDS))
+        where = "downstream of" if stage in upstream(other) else "not upstream of"
+        assert other in earlier or not read, (
+            f"stage {stage}: reads {read}, output of stage {other}, {where} it"
         )
+
+
+@pytest.mark.parametrize("stage", sorted(PIPELINE))
+def test_params_are_exactly_the_ones_the_stage_reads(stage):
+    declared = PIPELINE[stage].get("params", [])
+    read = referenced_params(stage)
+    undeclared = sorted(key for key in read if not any(covers(name, key) for name in declared))
+    unused = [
+        name for name in declared if not any(covers(name, k) or covers(k, name) for k in read)
+    ]
+    assert not undeclared, f"stage {stage}: reads params {undeclared}, not in its dvc.yaml"
+    assert not unused, f"stage {stage}: dvc.yaml lists params {unused}, which its code never reads"
+
+
+def with_code_in(monkeypatch, module: str, function: str, code: str) -> None:
+    """Analyse the project as if `code` began library function `module`.`function`."""
+    tree = ast.parse((SOURCE.joinpath(*module.split(".")[1:]).with_suffix(".py")).read_text())
+    (definition,) = [
+        node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name == function
+    ]
+    definition.body[:0] = ast.parse(code).body
+    monkeypatch.setitem(globals(), "CODE", Project(ROOT, {module: ast.unparse(tree)}))
+
+
+def test_a_library_read_of_a_later_output_fails_both_file_checks(monkeypatch):
+    """train's code reaching a function that opens evaluate's output: undeclared, and out of
+    order, though stages/train.py itself never names it."""
+    with_code_in(
+        monkeypatch,
+        "mnist_pipeline.model.training",
+        "total_steps",
+        "from mnist_pipeline import paths\nopen(paths.EVALUATED).read()",
+    )
+    evaluated = re.escape(paths.EVALUATED)
+    with pytest.raises(AssertionError, match=rf"stage train: reads or writes .*{evaluated}"):
+        test_data_deps_and_outputs_are_exactly_the_files_the_stage_names("train")
+    with pytest.raises(
+        AssertionError, match=rf"stage train: reads .*{evaluated}.*stage evaluate, downstream"
+    ):
+        test_no_stage_reads_an_output_of_a_stage_after_it("train")
+    test_data_deps_and_outputs_are_exactly_the_files_the_stage_names("prepare")  # unaffected
+
+
+def test_a_library_read_of_an_undeclared_param_fails(monkeypatch):
+    """tracker.describe gets the whole params from train's tracker.new_run(..., params, ...);
+    a key read there is train's."""
+    with_code_in(
+        monkeypatch, "mnist_pipeline.tracking.tracker", "describe", "dpi = params.plot.dpi"
+    )
+    with pytest.raises(AssertionError, match=r"stage train: reads params \['plot\.dpi'\], not in"):
+        test_params_are_exactly_the_ones_the_stage_reads("train")
+
+
+def test_a_section_passed_into_the_library_is_followed_there():
+    """download passes params.data to datasets.describe, which reads data.source (so your
+    own dataset's folder is download's dep); no stage script names data.source itself."""
+    assert "data.source" in referenced_params("download")
+    assert "${data.source}" in referenced_paths("download")
+    assert not any("source" in key for key in referenced_params("prepare"))
+
+
+def test_only_the_library_functions_a_stage_reaches_count():
+    """tracker.evaluated_weights opens evaluate's output (for `mnist-pipeline publish`); train
+    imports tracker but never reaches that function, so the file is not train's."""
+    assert paths.EVALUATED in CODE.reads("mnist_pipeline.tracking.tracker.evaluated_weights").paths
+    assert paths.EVALUATED not in referenced_paths("train")
+    assert paths.HISTORY in referenced_paths("train")  # tracker.log_training_outputs: reached
 
 
 def test_the_checks_catch_a_removed_dep(monkeypatch):
