@@ -47,6 +47,8 @@ TENSORFLOW_ONLY = {
 # the backward pass computes gradients for both weights and inputs, 2 x forward).
 LAYER_SIZES = (784, 128, 64, 10)
 FORWARD_FLOPS = 2 * sum(a * b for a, b in zip(LAYER_SIZES, LAYER_SIZES[1:], strict=False))
+TRAIN_SAMPLES, VAL_SAMPLES = 48_000, 12_000  # the split of MNIST's 60,000 training images
+EPOCH_FLOPS = 3 * FORWARD_FLOPS * TRAIN_SAMPLES + FORWARD_FLOPS * VAL_SAMPLES
 TARGETS = {
     "cold": "pipeline cold <= 1.0 x baseline",
     "noop": "no-op `dvc repro` <= 2 s",
@@ -148,6 +150,23 @@ def fit_speed(clone: Path, env: dict) -> dict:
 
 
 def main() -> None:
+    arguments = parse_arguments()
+    mirror = Path(arguments.mirror).resolve()
+    env = environment() | {"MNIST_PIPELINE_MIRROR": str(mirror)}
+    clone = prepare_clone(mirror, env)
+    print(f"bench: clone of HEAD in {clone}, {arguments.repeats} repeats after a warm-up")
+    rounds = Rounds(clone, env, mirror)
+    results = rounds.run(arguments.repeats)
+    speed = fit_speed(clone, env)
+    peak = sgemm_peak()
+    costs = stage_costs(clone, env)
+    imports = import_costs(env)
+    report = render(arguments, results, rounds.accuracy, speed, peak, costs, imports)
+    Path(arguments.output).write_text(report)
+    print(report)
+
+
+def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument(
@@ -155,132 +174,85 @@ def main() -> None:
         default=os.environ.get("MNIST_PIPELINE_MIRROR", str(ROOT.parent / "shared/data/mnist")),
     )
     parser.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
-    arguments = parser.parse_args()
-    mirror = Path(arguments.mirror).resolve()
-    env = environment() | {"MNIST_PIPELINE_MIRROR": str(mirror)}
-    clone = prepare_clone(mirror, env)
-    dvc = [sys.executable, "-m", "dvc"]
-    repeats = arguments.repeats
-    print(f"bench: clone of HEAD in {clone}, {repeats} repeats after a warm-up")
+    return parser.parse_args()
 
-    def dvc_repro(*options: str) -> float:
-        return timed([*dvc, "repro", *options], clone, env)[0]
 
-    baseline_outputs: list[str] = []
+class Rounds:
+    """The timed runs against the baseline, in interleaved rounds: this machine's speed
+    drifts by 20% over minutes, so each round measures everything once and ratios are taken
+    within a round. Round 0 warms up (file cache, first-use compilation) and is dropped."""
 
-    def baseline() -> float:
-        seconds, output = timed(
-            [
-                sys.executable,
-                str(ROOT / "benchmarks/notebook_baseline.py"),
-                str(mirror),
-                str(WORK / "baseline"),
-            ],
-            clone,
-            env | TENSORFLOW_ONLY,
-        )
-        baseline_outputs.append(output)
+    def __init__(self, clone: Path, env: dict, mirror: Path):
+        self.clone, self.env, self.mirror = clone, env, mirror
+        self.accuracy: dict[str, float] = {}  # each backend's test accuracy, last round's
+        self.baseline_outputs: list[str] = []
+        self.dpis = iter(range(101, 200))  # a new plot.dpi for each plot-only change
+
+    def run(self, repeats: int) -> dict:
+        """Each measurement's (median, per-round values) after the warm-up round, ratios to
+        the baseline included, and the baseline script's test accuracy."""
+        samples: dict[str, list[float]] = {}
+        for number in range(repeats + 1):
+            measured = self.measure()
+            print(f"round {number}: " + ", ".join(f"{k} {v:.2f} s" for k, v in measured.items()))
+            if number == 0:
+                continue
+            for key in ("cold_tensorflow", "cold_jax", "plot"):
+                measured[f"{key}_ratio"] = measured[key] / measured["baseline"]
+            for key, value in measured.items():
+                samples.setdefault(key, []).append(value)
+        results: dict = {key: (statistics.median(v), v) for key, v in samples.items()}
+        found = re.search(r"test accuracy ([\d.]+)", self.baseline_outputs[-1])
+        results["baseline_accuracy"] = float(found.group(1)) if found else float("nan")
+        return results
+
+    def measure(self) -> dict[str, float]:
+        """One round: seconds of the baseline, a cold pipeline on each backend, a no-op and a
+        plot-only change."""
+        measured = {"baseline": self.baseline()}
+        for backend in ("jax", "tensorflow"):  # the default last: no-op and plot-only follow
+            set_param(self.clone, "train.backend", backend)
+            measured[f"cold_{backend}"] = self.dvc_repro("--force", "--downstream", "prepare")
+            self.accuracy[backend] = read_test_accuracy(self.clone)
+        measured["noop"] = self.dvc_repro()
+        measured["plot"] = self.plot_only()
+        return measured
+
+    def dvc_repro(self, *options: str) -> float:
+        return timed([sys.executable, "-m", "dvc", "repro", *options], self.clone, self.env)[0]
+
+    def baseline(self) -> float:
+        script = str(ROOT / "benchmarks/notebook_baseline.py")
+        command = [sys.executable, script, str(self.mirror), str(WORK / "baseline")]
+        seconds, output = timed(command, self.clone, self.env | TENSORFLOW_ONLY)
+        self.baseline_outputs.append(output)
         return seconds
 
-    accuracy: dict[str, float] = {}
-    dpis = iter(range(101, 200))
-
-    def plot_only() -> float:
-        set_param(clone, "plot.dpi", next(dpis))
-        seconds, output = timed([*dvc, "repro"], clone, env)
+    def plot_only(self) -> float:
+        set_param(self.clone, "plot.dpi", next(self.dpis))
+        seconds, output = timed([sys.executable, "-m", "dvc", "repro"], self.clone, self.env)
         ran = re.findall(r"Running stage '(\w+)'", output)
         if ran != ["plot"]:
             raise SystemExit(f"plot-only change ran {ran}")
         return seconds
 
-    # Interleaved rounds: this machine's speed drifts by 20% over minutes, so each round
-    # measures everything once and ratios are taken within a round. Round 0 warms up (file
-    # cache, first-use compilation) and is dropped.
-    samples: dict[str, list[float]] = {}
-    for number in range(repeats + 1):
-        measured = {"baseline": baseline()}
-        for backend in ("jax", "tensorflow"):  # the default last: no-op and plot-only follow
-            set_param(clone, "train.backend", backend)
-            measured[f"cold_{backend}"] = dvc_repro("--force", "--downstream", "prepare")
-            accuracy[backend] = read_test_accuracy(clone)
-        measured["noop"] = dvc_repro()
-        measured["plot"] = plot_only()
-        print(f"round {number}: " + ", ".join(f"{k} {v:.2f} s" for k, v in measured.items()))
-        if number == 0:
-            continue
-        for key in ("cold_tensorflow", "cold_jax", "plot"):
-            measured[f"{key}_ratio"] = measured[key] / measured["baseline"]
-        for key, value in measured.items():
-            samples.setdefault(key, []).append(value)
-    results: dict = {key: (statistics.median(values), values) for key, values in samples.items()}
-    found = re.search(r"test accuracy ([\d.]+)", baseline_outputs[-1])
-    results["baseline_accuracy"] = float(found.group(1)) if found else float("nan")
-    speed = fit_speed(clone, env)
-    peak = sgemm_peak()
+
+def stage_costs(clone: Path, env: dict) -> dict[str, tuple[float, float]]:
+    """Each stage's stage_cost, and train's again on the JAX backend (left set in the clone)."""
     costs = {
         name: stage_cost(command, clone, env) for name, command in stage_commands(clone).items()
     }
     set_param(clone, "train.backend", "jax")
     costs["train (jax)"] = stage_cost(stage_commands(clone)["train"], clone, env)
-    imports = import_costs(env)
-    report = render(arguments, results, accuracy, speed, peak, costs, imports)
-    Path(arguments.output).write_text(report)
-    print(report)
+    return costs
 
 
 def render(arguments, results, accuracy, speed, peak, costs, imports) -> str:
-    baseline = results["baseline"][0]
-    train_samples, val_samples = 48_000, 12_000
-    epoch_flops = 3 * FORWARD_FLOPS * train_samples + FORWARD_FLOPS * val_samples
-    fits = speed["variants"]
-    seconds = {name: fit["seconds_per_epoch"] for name, fit in fits.items()}
+    """BENCHMARKS.md: the measurements against the baseline, fit throughput, each stage's
+    cost, import costs, the targets met, and for each missed one the gap."""
+    seconds = {name: fit["seconds_per_epoch"] for name, fit in speed["variants"].items()}
     speedup = {name: seconds["default"] / value for name, value in seconds.items()}
-    rss = {name: memory for name, (_, memory) in costs.items()}
-    ratio = {key: results[f"{key}_ratio"][0] for key in ("cold_tensorflow", "cold_jax", "plot")}
-    met = {
-        ("cold", "tensorflow"): ratio["cold_tensorflow"] <= 1.0,
-        ("cold", "jax"): ratio["cold_jax"] <= 1.0,
-        ("noop", "tensorflow"): results["noop"][0] <= 2.0,
-        ("plot", "tensorflow"): ratio["plot"] <= 0.3,
-        ("fit", "tensorflow"): speedup["tensorflow"] >= 2.5 and speed["tensorflow_matches_default"],
-        ("fit", "jax"): speedup.get("jax", 0) >= 2.5 and bool(speed["jax_repeats"]),
-        ("rss", "tensorflow"): max(v for k, v in rss.items() if k != "train (jax)") <= 1500,
-        ("rss", "jax"): max(v for k, v in rss.items() if k != "train") <= 1500,
-    }
-
-    def row(label: str, key: str, digits: int = 1) -> str:
-        median, samples = results[key]
-        runs = ", ".join(f"{sample:.{digits}f}" for sample in samples)
-        ratios = results.get(f"{key}_ratio", (median / baseline, []))[1]
-        spread = f" ({', '.join(f'{r:.2f}' for r in ratios)})" if ratios else ""
-        share = ratio.get(key, median / baseline)
-        return f"| {label} | {median:.{digits}f} s | {runs} | {share:.2f}{spread} |"
-
-    def fit_row(label: str, name: str, weights: str) -> str:
-        gflops = epoch_flops / seconds[name] / 1e9
-        return (
-            f"| {label} | {seconds[name]:.3f} | {gflops:.1f} | {gflops / peak:.1%} | "
-            f"{speedup[name]:.2f} | {weights} |"
-        )
-
-    def verdict(key: str, backend: str) -> str:
-        if (key, backend) not in met:
-            return "(as TensorFlow: no training runs)"
-        return "yes" if met[key, backend] else "**NO**"
-
-    spe = fits["tensorflow"]["steps_per_execution"]
-    jax_rows = (
-        [
-            fit_row(
-                f"train stage, JAX (`steps_per_execution` {spe})",
-                "jax",
-                f"identical in both rounds: {speed['jax_repeats']}",
-            )
-        ]
-        if "jax" in seconds
-        else []
-    )
-    tensorflow_sum = sum(wall for name, (wall, _) in costs.items() if name != "train (jax)")
+    met = targets_met(results, speed, speedup, costs)
     lines = [
         "# Benchmarks",
         "",
@@ -293,6 +265,60 @@ def render(arguments, results, accuracy, speed, peak, costs, imports) -> str:
         "default configuration (`train.backend: tensorflow`); the JAX backend "
         "(`train.backend: jax`) is measured beside it.",
         "",
+        *measurements_table(results),
+        "",
+        f"Test accuracy: baseline script {results['baseline_accuracy']:.4f}, pipeline with "
+        f"TensorFlow {accuracy['tensorflow']:.4f}, with JAX {accuracy['jax']:.4f} (same model, "
+        "data and split; the backends draw different initial weights from the same seed).",
+        "",
+        *throughput_table(speed, seconds, speedup, peak),
+        "",
+        *stage_costs_table(costs),
+        "",
+        "Import cost of a fresh interpreter (s): "
+        + ", ".join(f"`{module}` {value:.2f}" for module, value in imports.items()),
+        "",
+        *targets_table(met),
+        "",
+        *gaps(met, results, speedup, seconds, costs, imports),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _ratios(results: dict) -> dict[str, float]:
+    """The median per-round ratio to the baseline of the measurements that have one."""
+    return {key: results[f"{key}_ratio"][0] for key in ("cold_tensorflow", "cold_jax", "plot")}
+
+
+def targets_met(results, speed, speedup, costs) -> dict[tuple[str, str], bool]:
+    """Whether each TARGETS key is met, per backend (only those a backend changes)."""
+    ratio = _ratios(results)
+    rss = {name: memory for name, (_, memory) in costs.items()}
+    return {
+        ("cold", "tensorflow"): ratio["cold_tensorflow"] <= 1.0,
+        ("cold", "jax"): ratio["cold_jax"] <= 1.0,
+        ("noop", "tensorflow"): results["noop"][0] <= 2.0,
+        ("plot", "tensorflow"): ratio["plot"] <= 0.3,
+        ("fit", "tensorflow"): speedup["tensorflow"] >= 2.5 and speed["tensorflow_matches_default"],
+        ("fit", "jax"): speedup.get("jax", 0) >= 2.5 and bool(speed["jax_repeats"]),
+        ("rss", "tensorflow"): max(v for k, v in rss.items() if k != "train (jax)") <= 1500,
+        ("rss", "jax"): max(v for k, v in rss.items() if k != "train") <= 1500,
+    }
+
+
+def measurements_table(results: dict) -> list[str]:
+    baseline = results["baseline"][0]
+    ratio = _ratios(results)
+
+    def row(label: str, key: str, digits: int = 1) -> str:
+        median, samples = results[key]
+        runs = ", ".join(f"{sample:.{digits}f}" for sample in samples)
+        ratios = results.get(f"{key}_ratio", (median / baseline, []))[1]
+        spread = f" ({', '.join(f'{r:.2f}' for r in ratios)})" if ratios else ""
+        share = ratio.get(key, median / baseline)
+        return f"| {label} | {median:.{digits}f} s | {runs} | {share:.2f}{spread} |"
+
+    return [
         "| measurement | median | rounds (s) | ratio to baseline (per round) |",
         "|---|---|---|---|",
         row("baseline: the notebook as one plain script", "baseline"),
@@ -303,15 +329,36 @@ def render(arguments, results, accuracy, speed, peak, costs, imports) -> str:
         row("pipeline cold, `train.backend: jax`", "cold_jax"),
         row("pipeline no-op: `dvc repro`", "noop", digits=2),
         row("plot-only change (`plot.dpi`)", "plot"),
-        "",
-        f"Test accuracy: baseline script {results['baseline_accuracy']:.4f}, pipeline with "
-        f"TensorFlow {accuracy['tensorflow']:.4f}, with JAX {accuracy['jax']:.4f} (same model, "
-        "data and split; the backends draw different initial weights from the same seed).",
-        "",
+    ]
+
+
+def throughput_table(speed: dict, seconds: dict, speedup: dict, peak: float) -> list[str]:
+    """Each fit's seconds per epoch, GFLOP/s, share of the GEMM peak and speed-up."""
+
+    def fit_row(label: str, name: str, weights: str) -> str:
+        gflops = EPOCH_FLOPS / seconds[name] / 1e9
+        return (
+            f"| {label} | {seconds[name]:.3f} | {gflops:.1f} | {gflops / peak:.1%} | "
+            f"{speedup[name]:.2f} | {weights} |"
+        )
+
+    spe = speed["variants"]["tensorflow"]["steps_per_execution"]
+    jax_rows = (
+        [
+            fit_row(
+                f"train stage, JAX (`steps_per_execution` {spe})",
+                "jax",
+                f"identical in both rounds: {speed['jax_repeats']}",
+            )
+        ]
+        if "jax" in seconds
+        else []
+    )
+    return [
         "Training throughput: seconds per epoch, the median of epochs 2-6 (the first includes "
         "tracing) and of two interleaved rounds; FLOPs counted as 3 x forward per training "
         "sample (forward + backward) + 1 x "
-        f"forward per validation sample, {epoch_flops / 1e9:.1f} GFLOP per epoch; each fit in "
+        f"forward per validation sample, {EPOCH_FLOPS / 1e9:.1f} GFLOP per epoch; each fit in "
         "a fresh process (`python benchmarks/fit_throughput.py --epochs 6`):",
         "",
         "| fit | s/epoch | GFLOP/s | share of sgemm peak | speed-up | weights |",
@@ -328,7 +375,12 @@ def render(arguments, results, accuracy, speed, peak, costs, imports) -> str:
         ),
         *jax_rows,
         f"| numpy float32 GEMM peak (2048^3) | | {peak:.1f} | 100% | | |",
-        "",
+    ]
+
+
+def stage_costs_table(costs: dict) -> list[str]:
+    tensorflow_sum = sum(wall for name, (wall, _) in costs.items() if name != "train (jax)")
+    return [
         "Where the time goes: each stage's own process, run outside DVC (the difference to "
         "the cold pipeline is DVC's own work: start-up, hashing outputs, writing dvc.lock):",
         "",
@@ -336,52 +388,33 @@ def render(arguments, results, accuracy, speed, peak, costs, imports) -> str:
         "|---|---|---|",
         *(f"| {name} | {wall:.1f} | {memory:.0f} |" for name, (wall, memory) in costs.items()),
         f"| sum (TensorFlow) | {tensorflow_sum:.1f} | |",
-        "",
-        "Import cost of a fresh interpreter (s): "
-        + ", ".join(f"`{module}` {value:.2f}" for module, value in imports.items()),
-        "",
+    ]
+
+
+def targets_table(met: dict) -> list[str]:
+    def verdict(key: str, backend: str) -> str:
+        if (key, backend) not in met:
+            return "(as TensorFlow: no training runs)"
+        return "yes" if met[key, backend] else "**NO**"
+
+    return [
         "| target | TensorFlow (default) | JAX |",
         "|---|---|---|",
         *(
             f"| {TARGETS[key]} | {verdict(key, 'tensorflow')} | {verdict(key, 'jax')} |"
             for key in TARGETS
         ),
-        "",
-        *gaps(met, results, speedup, seconds, costs, imports),
     ]
-    return "\n".join(lines) + "\n"
 
 
 def gaps(met, results, speedup, seconds, costs, imports) -> list[str]:
     """For each missed target, the measured gap and where the time goes."""
     if all(met.values()):
         return []
-    baseline = results["baseline"][0]
     lines = ["## Missed targets: the gap and where the time goes", ""]
     for backend in BACKENDS:
-        cold = results[f"cold_{backend}"][0]
-        if met["cold", backend]:
-            continue
-        train = costs["train (jax)" if backend == "jax" else "train"][0]
-        others = {name: wall for name, (wall, _) in costs.items() if not name.startswith("train")}
-        total = train + sum(others.values())
-        keras = imports[f"keras ({'JAX' if backend == 'jax' else 'TensorFlow'} backend)"]
-        lines.append(
-            f"- **Pipeline cold, {backend}** is {results[f'cold_{backend}_ratio'][0]:.2f} x the "
-            f"baseline ({cold:.1f} vs {baseline:.1f} s, medians). Its stage processes, timed "
-            f"one by one outside DVC, take {total:.1f} s (train {train:.1f}, plot "
-            f"{others['plot']:.1f}, evaluate {others['evaluate']:.1f}, prepare + split "
-            f"{others['prepare'] + others['split']:.1f}); DVC adds its start-up per stage, the "
-            f"hashing of the ~0.4 GB of arrays passed between stages and dvc.lock. The "
-            f"script pays each fixed cost once; the "
-            f"pipeline pays `import keras` ({keras:.1f} s) once too, but MLflow "
-            f"({imports['mlflow']:.1f} s to import, ~0.7 s more to open the store) in three "
-            f"processes (train, evaluate, plot) and scikit-learn "
-            f"({imports['sklearn.metrics']:.1f} s) in two (split, evaluate), and it tracks, "
-            f"verifies and hashes what the script does not. The fit is not the problem: "
-            f"{10 * seconds[backend]:.1f} s for 10 epochs against the baseline's "
-            f"{10 * seconds['default']:.1f} s."
-        )
+        if not met["cold", backend]:
+            lines.append(cold_gap(backend, results, seconds, costs, imports))
     if not met["plot", "tensorflow"]:
         lines.append(
             f"- **Plot-only change** takes {results['plot'][0]:.1f} s, "
@@ -403,6 +436,31 @@ def gaps(met, results, speedup, seconds, costs, imports) -> list[str]:
     if "jax" in speedup and not met["fit", "jax"]:
         lines.append(f"- **Fit speed-up, JAX** is {speedup['jax']:.2f}x, not 2.5x.")
     return lines
+
+
+def cold_gap(backend: str, results, seconds, costs, imports) -> str:
+    """Why the cold pipeline on `backend` is slower than the baseline: where its time goes."""
+    baseline, cold = results["baseline"][0], results[f"cold_{backend}"][0]
+    train = costs["train (jax)" if backend == "jax" else "train"][0]
+    others = {name: wall for name, (wall, _) in costs.items() if not name.startswith("train")}
+    total = train + sum(others.values())
+    keras = imports[f"keras ({'JAX' if backend == 'jax' else 'TensorFlow'} backend)"]
+    return (
+        f"- **Pipeline cold, {backend}** is {results[f'cold_{backend}_ratio'][0]:.2f} x the "
+        f"baseline ({cold:.1f} vs {baseline:.1f} s, medians). Its stage processes, timed "
+        f"one by one outside DVC, take {total:.1f} s (train {train:.1f}, plot "
+        f"{others['plot']:.1f}, evaluate {others['evaluate']:.1f}, prepare + split "
+        f"{others['prepare'] + others['split']:.1f}); DVC adds its start-up per stage, the "
+        f"hashing of the ~0.4 GB of arrays passed between stages and dvc.lock. The "
+        f"script pays each fixed cost once; the "
+        f"pipeline pays `import keras` ({keras:.1f} s) once too, but MLflow "
+        f"({imports['mlflow']:.1f} s to import, ~0.7 s more to open the store) in three "
+        f"processes (train, evaluate, plot) and scikit-learn "
+        f"({imports['sklearn.metrics']:.1f} s) in two (split, evaluate), and it tracks, "
+        f"verifies and hashes what the script does not. The fit is not the problem: "
+        f"{10 * seconds[backend]:.1f} s for 10 epochs against the baseline's "
+        f"{10 * seconds['default']:.1f} s."
+    )
 
 
 def _cpu_model() -> str:

@@ -34,17 +34,7 @@ def main() -> None:
     training.configure_determinism(params.seed, params.train.threads)
     classes = dataset_classes(params.data.dataset, params.data.class_names)
     spec = model_spec([dataclasses.asdict(layer) for layer in params.model.values()], len(classes))
-    model = mlp.build_model(spec)
-    mlp.compile_model(
-        model,
-        params.train.optimizer,
-        params.train.learning_rate,
-        params.train.steps_per_execution,
-        lr_schedule=params.train.lr_schedule,
-        total_steps=training.total_steps(
-            len(train["y"]), params.train.batch_size, params.train.epochs
-        ),
-    )
+    model = training.compiled_model(spec, params.train, len(train["y"]))
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
     link = trial.from_environment()  # set when `mnist-pipeline tune` runs this as a trial
@@ -61,22 +51,29 @@ def main() -> None:
             val,
             params.train.epochs,
             params.train.batch_size,
-            callbacks=[tracker.EpochMetrics()]
-            + ([trial.epoch_callback(link, run_id)] if link else []),
+            callbacks=listeners(link, run_id),
             max_shift=params.train.augment_shift,
             seed=params.seed,
         )
-
         weights = training.weights_npz(mlp.get_weights(model))
-        atomic.write_bytes(paths.WEIGHTS, weights)
-        atomic.write_json(paths.MODEL_SPEC, spec)
-        atomic.write_text(paths.HISTORY, history.history_csv(epochs))
-        atomic.write_text(paths.MODEL_SUMMARY, summary)
-
+        save_outputs(weights, spec, epochs, summary)
         tracker.tag_weights(sha256(weights))
         tracker.log_training_outputs()
         shape = spec["input_dim"], spec["num_classes"]
         tracker.log_keras_model(model, *shape, len(epochs), mlp.requirements())
+
+
+def listeners(link: trial.TrialLink | None, run_id: str) -> list:
+    """What the fit reports each epoch to: the MLflow run, and the study if this is a trial."""
+    return [tracker.EpochMetrics()] + ([trial.epoch_callback(link, run_id)] if link else [])
+
+
+def save_outputs(weights: bytes, spec: dict, epochs: list[dict], summary: str) -> None:
+    """The stage's outputs, each written atomically."""
+    atomic.write_bytes(paths.WEIGHTS, weights)
+    atomic.write_json(paths.MODEL_SPEC, spec)
+    atomic.write_text(paths.HISTORY, history.history_csv(epochs))
+    atomic.write_text(paths.MODEL_SUMMARY, summary)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,9 @@
 """The layout's rules, as import-linter contracts in pyproject.toml: the layers, and which
-package alone imports mlflow, keras (and tensorflow) and optuna."""
+package alone imports mlflow, keras (and tensorflow) and optuna; and short functions."""
 
 from __future__ import annotations
 
+import ast
 import os
 import shutil
 import subprocess
@@ -125,3 +126,46 @@ def test_the_mlflow_object_check_catches_a_run_handed_out():
     leak = "with tracker.new_run(e, p, d) as run:\n    callback(run.info.run_id)\n"
     assert mlflow_objects_used(leak) == ["2: .info.run_id"]
     assert mlflow_objects_used("def f(client, run_id):\n    pass\n") == ["1: client"]
+
+
+# Short functions (issue A1): none over this many lines, `def` to last line, docstring and
+# nested functions included, in the library, the stage scripts and the benchmarks (not in
+# hidden folders: benchmarks/.work holds make bench's clone of the repository).
+MAX_FUNCTION_LINES = 50
+CHECKED_FOLDERS = ("src", "stages", "benchmarks")
+
+
+def long_functions(root: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """`file:function:lines` for each function or method over `limit` lines under root's
+    checked folders."""
+    found = []
+    for folder in CHECKED_FOLDERS:
+        for file in sorted((root / folder).rglob("*.py")):
+            name = file.relative_to(root).as_posix()
+            if "/." in f"/{name}":
+                continue
+            for node in ast.walk(ast.parse(file.read_text("utf-8"), filename=name)):
+                if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+                    lines = node.end_lineno - node.lineno + 1
+                    if lines > limit:
+                        found.append(f"{name}:{node.name}:{lines}")
+    return found
+
+
+def test_no_function_is_over_50_lines():
+    long = long_functions(ROOT)
+    assert not long, "functions over 50 lines (split them by meaning): " + ", ".join(long)
+
+
+def test_the_length_check_names_a_long_function(tmp_path):
+    """The check itself: a 51-line function in a stage is named with its file and length, a
+    50-line one is not, and hidden folders are skipped."""
+    body = "".join(f"    x{index} = {index}\n" for index in range(49))
+    (tmp_path / "stages").mkdir()
+    (tmp_path / "stages" / "long.py").write_text(
+        f"def fits():\n{body}\n\ndef too_long():\n{body}    return x0\n"
+    )
+    hidden = tmp_path / "benchmarks/.work/repo/stages/long.py"
+    hidden.parent.mkdir(parents=True)
+    hidden.write_text(f"def too_long():\n{body}    return x0\n")
+    assert long_functions(tmp_path) == ["stages/long.py:too_long:51"]

@@ -138,10 +138,6 @@ def _ui(arguments: argparse.Namespace) -> int:
     """Serve the UI on the embedded store and print the experiment's runs page in the
     model-training view once it answers (a tracking server serves its own UI: only its URL
     is printed)."""
-    import signal
-    import subprocess
-    import time
-
     from mnist_pipeline.params import load_params
     from mnist_pipeline.tracking import tracker
 
@@ -149,48 +145,67 @@ def _ui(arguments: argparse.Namespace) -> int:
     uri = tracker.tracking_uri()
     served = uri.startswith("sqlite:")
     base = f"http://{arguments.host}:{arguments.port}" if served else uri.rstrip("/")
+    shown = f"MLflow UI, experiment {experiment!r}: {_runs_page(base, experiment)}"
+    if not served:
+        print(shown, flush=True)
+        return 0
+    return _serve_ui(uri, arguments.host, arguments.port, f"{shown}  (Ctrl-C stops it)")
+
+
+def _runs_page(base: str, experiment: str) -> str:
+    """The URL of the experiment's runs list (test metrics shown) under the UI at `base`,
+    or of the experiments list if it has none yet."""
+    from mnist_pipeline.tracking import tracker
+
     found = tracker.ui_experiment(experiment)  # checks the store answers; sets its UI tags
     view = f"viewStateShareKey={tracker.RUNS_VIEW_KEY}&"  # test metrics in the runs list
     page = f"experiments/{found}/runs?{view}" if found else "experiments?"
     # Not the GenAI views (traces, prompts) MLflow 3.17 shows a fresh browser (README).
-    url = f"{base}/#/{page}workflowType=machine_learning"
-    if not served:
-        print(f"MLflow UI, experiment {experiment!r}: {url}", flush=True)
-        return 0
-    command = [
-        "mlflow",
-        "ui",
-        "--backend-store-uri",
-        uri,
-        "--host",
-        arguments.host,
-        "--port",
-        str(arguments.port),
-    ]
+    return f"{base}/#/{page}workflowType=machine_learning"
+
+
+def _serve_ui(uri: str, host: str, port: int, ready: str) -> int:
+    """Run `mlflow ui` on the store at `uri`, print `ready` once it answers, and wait for it
+    (Ctrl-C or SIGTERM: 0); the server never outlives this."""
+    import signal
+    import subprocess
+
+    command = ["mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
     server = subprocess.Popen(command, env=ui_environment())
     signal.signal(signal.SIGTERM, signal.default_int_handler)  # stopped: stop the server too
     try:
-        deadline = time.monotonic() + 180  # the UI takes 10-30 s to start on a busy machine
-        while server.poll() is None:
-            try:
-                tracker.check_reachable(base, timeout=2)
-            except tracker.TrackingError:
-                if time.monotonic() > deadline:
-                    raise tracker.TrackingError(
-                        f"mlflow ui did not answer at {base} in 180 s"
-                    ) from None
-                time.sleep(0.5)
-                continue
-            print(f"MLflow UI, experiment {experiment!r}: {url}  (Ctrl-C stops it)", flush=True)
-            try:
-                return server.wait()
-            except KeyboardInterrupt:
-                return 0
-        return server.returncode  # it failed to start (port taken?): its own message says why
+        if not _answers(server, f"http://{host}:{port}"):
+            return server.returncode  # it failed to start (port taken?): its own message says why
+        print(ready, flush=True)
+        try:
+            return server.wait()
+        except KeyboardInterrupt:
+            return 0
     finally:
         if server.poll() is None:
             server.terminate()
             server.wait(timeout=30)
+
+
+def _answers(server, base: str) -> bool:
+    """Wait until the UI at `base` answers (True) or its server exits first (False); a
+    TrackingError after 180 s."""
+    import time
+
+    from mnist_pipeline.tracking import tracker
+
+    deadline = time.monotonic() + 180  # the UI takes 10-30 s to start on a busy machine
+    while server.poll() is None:
+        try:
+            tracker.check_reachable(base, timeout=2)
+            return True
+        except tracker.TrackingError:
+            if time.monotonic() > deadline:
+                raise tracker.TrackingError(
+                    f"mlflow ui did not answer at {base} in 180 s"
+                ) from None
+            time.sleep(0.5)
+    return False
 
 
 def ui_environment() -> dict[str, str]:
@@ -276,19 +291,15 @@ def _add_experiment_option(command: argparse.ArgumentParser) -> None:
     command.add_argument("--experiment", help="MLflow experiment (default: from params.yaml)")
 
 
-def main(argv: list[str] | None = None) -> int:
-    from mnist_pipeline.cli import predictions
-    from mnist_pipeline.data import images
-
-    parser = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
-
+def _add_scratch(commands: argparse._SubParsersAction) -> None:
     scratch = commands.add_parser(
         "scratch", help="loss and gradients of the numpy network on the toy problem"
     )
     scratch.add_argument("--seed", type=int, default=0, help="toy problem seed (0: reference)")
     scratch.set_defaults(handler=_scratch)
 
+
+def _add_check_repro(commands: argparse._SubParsersAction) -> None:
     check = commands.add_parser(
         "check-repro",
         help="prove the pipeline reproduces: clean run, forced rerun, no-op, one core, "
@@ -308,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
     check.add_argument("--keep", action="store_true", help="keep the temporary clone")
     check.set_defaults(handler=_check_repro)
 
+
+def _add_diff(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
         help="what changed between two MLflow runs: params, per-epoch and test metrics, "
@@ -325,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_experiment_option(diff)
     diff.set_defaults(handler=_diff)
 
+
+def _add_exps(commands: argparse._SubParsersAction) -> None:
     exps = commands.add_parser(
         "exps",
         help="DVC's experiments in a terminal's width: name, test accuracy and loss, and the "
@@ -337,6 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     exps.add_argument("-n", "--num", type=int, help="experiments of the last N commits")
     exps.add_argument("--width", type=int, help="columns to fit (default: the terminal's)")
     exps.set_defaults(handler=_exps)
+
+
+def _add_predict(commands: argparse._SubParsersAction) -> None:
+    from mnist_pipeline.cli import predictions
+    from mnist_pipeline.data import images
 
     predict = commands.add_parser(
         "predict",
@@ -368,6 +388,8 @@ def main(argv: list[str] | None = None) -> int:
     predict.add_argument("--format", choices=predictions.FORMATS, default="table")
     predict.set_defaults(handler=_predict)
 
+
+def _add_publish(commands: argparse._SubParsersAction) -> None:
     publish = commands.add_parser(
         "publish",
         help="register a model as a version of its registered model and let the "
@@ -383,6 +405,8 @@ def main(argv: list[str] | None = None) -> int:
     _add_experiment_option(publish)
     publish.set_defaults(handler=_publish)
 
+
+def _add_promote_and_demote(commands: argparse._SubParsersAction) -> None:
     for name, handler, text in (
         ("promote", _promote, "make the model of RUN champion of its registered model, by hand"),
         ("demote", _demote, "undo: the champion RUN's model steps back for the one it replaced"),
@@ -392,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
         _add_experiment_option(command)
         command.set_defaults(handler=handler)
 
+
+def _add_config(commands: argparse._SubParsersAction) -> None:
     config = commands.add_parser(
         "config",
         help="print a named configuration of configs.yaml as `dvc exp run` -S "
@@ -403,6 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     config.set_defaults(handler=_config)
 
+
+def _add_tune(commands: argparse._SubParsersAction) -> None:
     tune = commands.add_parser(
         "tune",
         help="run trials of the hyperparameter search in search.yaml (an Optuna "
@@ -439,6 +467,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     tune.set_defaults(handler=_tune)
 
+
+def _add_ui(commands: argparse._SubParsersAction) -> None:
     ui = commands.add_parser(
         "ui",
         help="print the URL of the experiment's runs, and serve the MLflow UI on the "
@@ -449,7 +479,33 @@ def main(argv: list[str] | None = None) -> int:
     _add_experiment_option(ui)
     ui.set_defaults(handler=_ui)
 
-    arguments = parser.parse_args(argv)
+
+# One builder per sub-command, in the order `--help` lists them.
+SUB_COMMANDS = (
+    _add_scratch,
+    _add_check_repro,
+    _add_diff,
+    _add_exps,
+    _add_predict,
+    _add_publish,
+    _add_promote_and_demote,
+    _add_config,
+    _add_tune,
+    _add_ui,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line: each sub-command's options, and its handler as `handler`."""
+    command_line = argparse.ArgumentParser(prog="mnist-pipeline", description=__doc__)
+    commands = command_line.add_subparsers(dest="command", required=True)
+    for add in SUB_COMMANDS:
+        add(commands)
+    return command_line
+
+
+def main(argv: list[str] | None = None) -> int:
+    arguments = build_parser().parse_args(argv)
     from mnist_pipeline.errors import PipelineError
 
     try:

@@ -99,6 +99,24 @@ def total_steps(examples: int, batch_size: int, epochs: int) -> int:
     return math.ceil(examples / batch_size) * epochs
 
 
+def compiled_model(spec: dict, train, examples: int):
+    """The spec's Keras MLP, compiled as `train` (params.train) says for a fit on `examples`
+    images: its optimizer, learning rate (and schedule over the fit's steps) and batches per
+    call. `train` is taken as given, not imported: model/ sits below params."""
+    from mnist_pipeline.model import keras_model
+
+    model = keras_model.build_model(spec)
+    keras_model.compile_model(
+        model,
+        train.optimizer,
+        train.learning_rate,
+        train.steps_per_execution,
+        lr_schedule=train.lr_schedule,
+        total_steps=total_steps(examples, train.batch_size, train.epochs),
+    )
+    return model
+
+
 def keras_callback(listener):
     """`listener` as a Keras callback: its on_train_begin() (if any) and on_epoch_end(epoch,
     logs) (epoch from 0, as Keras counts) called during fit. Tracking and the search hook into

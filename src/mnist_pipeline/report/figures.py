@@ -45,10 +45,28 @@ def _image_grid(
     run. Cells are sized as in a 10-column grid `width` inches wide, so all grids match in
     scale; the title band above each image is sized to fit its lines of text.
     """
-    rows = -(-len(images) // columns)
     inches_per_pixel = width / 10 / (IMAGE_SIDE + GAP)
-    lines = max(title.count("\n") + 1 for title in titles)
+    lines = max(text.count("\n") + 1 for text in titles)
     band = int(np.ceil(lines * fontsize * 1.25 / 72 / inches_per_pixel)) + 2
+    canvas, corners = _montage(images, columns, band)
+
+    height = canvas.shape[0] * inches_per_pixel
+    figure = plt.figure(figsize=(canvas.shape[1] * inches_per_pixel, height))
+    axis = figure.add_axes((0, 0, 1, 1))
+    _title_above(figure, axis, title, height)
+    axis.imshow(canvas, cmap="gray_r", interpolation="nearest", vmin=0, vmax=255)
+    axis.set_axis_off()
+    for corner, text, color in zip(corners, titles, colors, strict=True):
+        _label_cell(axis, corner, text, color, fontsize)
+    return figure, axis
+
+
+def _montage(
+    images: np.ndarray, columns: int, band: int
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """The images laid out row by row on one canvas, `columns` to a row, each under a blank
+    band `band` pixels tall for its title; and each image's (left, top) pixel on it."""
+    rows = -(-len(images) // columns)
     cell_width, cell_height = IMAGE_SIDE + GAP, IMAGE_SIDE + GAP + band
     canvas = np.zeros((rows * cell_height, columns * cell_width), dtype=np.float32)  # white
     corners = [
@@ -57,35 +75,34 @@ def _image_grid(
     ]
     for (left, top), image in zip(corners, images, strict=True):
         canvas[top : top + IMAGE_SIDE, left : left + IMAGE_SIDE] = image.reshape(IMAGE_SIDE, -1)
+    return canvas, corners
 
-    height = canvas.shape[0] * inches_per_pixel
-    figure = plt.figure(figsize=(canvas.shape[1] * inches_per_pixel, height))
-    axis = figure.add_axes((0, 0, 1, 1))
-    _title_above(figure, axis, title, height)
-    axis.imshow(canvas, cmap="gray_r", interpolation="nearest", vmin=0, vmax=255)
-    axis.set_axis_off()
-    for (left, top), title, color in zip(corners, titles, colors, strict=True):
-        axis.text(
-            left + IMAGE_SIDE / 2,
-            top - 1.5,
-            title,
-            ha="center",
-            va="bottom",
-            fontsize=fontsize,
-            color=color,
+
+def _label_cell(
+    axis: Axes, corner: tuple[int, int], title: str, color: str, fontsize: float
+) -> None:
+    """The title above the image at `corner` and a frame around it, both in `color`."""
+    left, top = corner
+    axis.text(
+        left + IMAGE_SIDE / 2,
+        top - 1.5,
+        title,
+        ha="center",
+        va="bottom",
+        fontsize=fontsize,
+        color=color,
+    )
+    frame = 2.5 if color == WRONG else 0.8  # mistakes get a thick red frame
+    axis.add_patch(
+        Rectangle(
+            (left - 1, top - 1),
+            IMAGE_SIDE + 1,
+            IMAGE_SIDE + 1,
+            fill=False,
+            edgecolor=color,
+            linewidth=frame,
         )
-        frame = 2.5 if color == WRONG else 0.8  # mistakes get a thick red frame
-        axis.add_patch(
-            Rectangle(
-                (left - 1, top - 1),
-                IMAGE_SIDE + 1,
-                IMAGE_SIDE + 1,
-                fill=False,
-                edgecolor=color,
-                linewidth=frame,
-            )
-        )
-    return figure, axis
+    )
 
 
 def _title_above(figure: Figure, axis: Axes, title: str, height: float, pad: float = 0.08):

@@ -123,18 +123,42 @@ def parse_search(raw: Any, params: dict, configurations: dict | None = None) -> 
     for name in ("study", "objective", "n_trials", "space"):
         if name not in mapping:
             raise ParamsError(f"{name}: missing (expected {FIELDS[name]})")
-    study = mapping["study"]
-    if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
-        raise ParamsError(
-            f"study: expected a name of letters, digits, '-' and '_' starting "
-            f"with a letter (it names the DVC experiments), got {study!r}"
-        )
+    study = _study_name(mapping["study"])
     if mapping["objective"] not in OBJECTIVES:
         raise ParamsError(
             f"objective: expected one of {list(OBJECTIVES)} (validation split), "
             f"got {mapping['objective']!r}"
         )
     n_trials = _integer(mapping["n_trials"], "n_trials", 1)
+    sampler, pruner = _sampler_and_pruner(mapping)
+    flat = flatten(params)
+    fixed, explicit = _fixed(mapping, params, flat, configurations or {})
+    space = _space(mapping, params, flat, fixed, explicit)
+    return Search(
+        study=study,
+        objective=mapping["objective"],
+        n_trials=n_trials,
+        sampler=sampler.get("name", SAMPLERS[0]),
+        seed=_integer(sampler.get("seed", 0), "sampler.seed", 0),
+        startup_trials=_integer(sampler.get("startup_trials", 10), "sampler.startup_trials", 0),
+        pruner=pruner.get("name", PRUNERS[0]),
+        warmup_epochs=_integer(pruner.get("warmup_epochs", 1), "pruner.warmup_epochs", 0),
+        space=space,
+        fixed=fixed,
+    )
+
+
+def _study_name(study: Any) -> str:
+    if not isinstance(study, str) or not STUDY_NAME.fullmatch(study):
+        raise ParamsError(
+            f"study: expected a name of letters, digits, '-' and '_' starting "
+            f"with a letter (it names the DVC experiments), got {study!r}"
+        )
+    return study
+
+
+def _sampler_and_pruner(mapping: dict) -> tuple[dict, dict]:
+    """The `sampler` and `pruner` sections (empty if absent): known keys, a known name."""
     sampler = _mapping(mapping.get("sampler", {}), "sampler")
     _known(sampler, {"name": "", "seed": "", "startup_trials": ""}, "sampler.")
     pruner = _mapping(mapping.get("pruner", {}), "pruner")
@@ -144,13 +168,25 @@ def parse_search(raw: Any, params: dict, configurations: dict | None = None) -> 
             raise ParamsError(
                 f"{where}.name: expected one of {list(choices)}, got {section['name']!r}"
             )
+    return sampler, pruner
 
-    flat = flatten(params)
+
+def _fixed(
+    mapping: dict, params: dict, flat: dict, configurations: dict
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The values every trial sets: base's, then `fixed`'s over them (each checked against
+    params.yaml's validation); and `fixed`'s alone."""
     explicit = _mapping(mapping.get("fixed", {}), "fixed")
     for key, value in explicit.items():
         _check_key(key, flat, "fixed")
         _check_values(params, key, [value], f"fixed.{key}")
-    fixed = {**_base(mapping.get("base"), configurations or {}, flat), **explicit}
+    return {**_base(mapping.get("base"), configurations, flat), **explicit}, explicit
+
+
+def _space(
+    mapping: dict, params: dict, flat: dict, fixed: dict, explicit: dict
+) -> tuple[Dimension, ...]:
+    """The searched dimensions: params.yaml keys, each neither in `fixed` nor set by base."""
     space = _mapping(mapping["space"], "space")
     if not space:
         raise ParamsError("space: empty (expected at least one params.yaml key to search)")
@@ -161,18 +197,7 @@ def parse_search(raw: Any, params: dict, configurations: dict | None = None) -> 
             origin = "in fixed" if key in explicit else f"set by base {mapping['base']}"
             raise ParamsError(f"space.{key}: also {origin} (a key is searched or fixed, not both)")
         dimensions.append(_dimension(key, entry, flat[key], params))
-    return Search(
-        study=study,
-        objective=mapping["objective"],
-        n_trials=n_trials,
-        sampler=sampler.get("name", SAMPLERS[0]),
-        seed=_integer(sampler.get("seed", 0), "sampler.seed", 0),
-        startup_trials=_integer(sampler.get("startup_trials", 10), "sampler.startup_trials", 0),
-        pruner=pruner.get("name", PRUNERS[0]),
-        warmup_epochs=_integer(pruner.get("warmup_epochs", 1), "pruner.warmup_epochs", 0),
-        space=tuple(dimensions),
-        fixed=fixed,
-    )
+    return tuple(dimensions)
 
 
 def _base(name: Any, configurations: dict, flat: dict) -> dict[str, Any]:

@@ -76,44 +76,54 @@ def epoch_callback(link: TrialLink, run_id: str):
             storage=storage,
             pruner=make_pruner(link.pruner, link.warmup_epochs),
         )
+    return _TrialReport(link, run_id, storage, study)
 
-    def ended(step: int) -> TrialStoppedError:
-        state = storage.get_trial(link.trial_id).state.name
+
+class _TrialReport:
+    """epoch_callback's listener: the trial's side of the fit, through the study's storage."""
+
+    def __init__(self, link: TrialLink, run_id: str, storage, study):
+        self.link, self.run_id, self.storage, self.study = link, run_id, storage, study
+
+    def on_train_begin(self):
+        import optuna
+
+        with storage_errors(self.link.storage):
+            try:
+                self.storage.set_trial_user_attr(self.link.trial_id, RUN_ATTR, self.run_id)
+            except optuna.exceptions.UpdateFinishedTrialError:
+                raise self._ended(0) from None
+
+    def on_epoch_end(self, epoch: int, logs: dict):
+        import optuna
+
+        with storage_errors(self.link.storage):
+            try:
+                self._report(epoch + 1, float(logs[self.link.metric]))
+            except optuna.exceptions.UpdateFinishedTrialError:  # ended meanwhile
+                raise self._ended(epoch + 1) from None
+
+    def _report(self, step: int, value: float) -> None:
+        # Storage calls, not optuna.Trial: building a Trial would ask the sampler to draw.
+        # Reporting to a trial that is no longer RUNNING (a dead worker's, failed by
+        # the heartbeat) raises UpdateFinishedTrialError.
+        link, storage = self.link, self.storage
+        storage.set_trial_intermediate_value(link.trial_id, step, value)
+        if self.study.pruner.prune(self.study, storage.get_trial(link.trial_id)):
+            storage.set_trial_user_attr(link.trial_id, PRUNED_ATTR, step)
+            raise TrialPrunedError(
+                f"trial {link.number} of study {link.study} pruned at epoch "
+                f"{step}: {link.metric} {value:.4f} is worse than the median "
+                "of earlier trials there",
+                epoch=step,
+            )
+
+    def _ended(self, step: int) -> TrialStoppedError:
+        state = self.storage.get_trial(self.link.trial_id).state.name
         return TrialStoppedError(
-            f"trial {link.number} of study {link.study} was ended "
+            f"trial {self.link.number} of study {self.link.study} was ended "
             f"({state}) while it ran: stopped at epoch {step}"
         )
-
-    class Report:
-        def on_train_begin(self):
-            with storage_errors(link.storage):
-                try:
-                    storage.set_trial_user_attr(link.trial_id, RUN_ATTR, run_id)
-                except optuna.exceptions.UpdateFinishedTrialError:
-                    raise ended(0) from None
-
-        def on_epoch_end(self, epoch: int, logs: dict):
-            with storage_errors(link.storage):
-                try:
-                    self._report(epoch + 1, float(logs[link.metric]))
-                except optuna.exceptions.UpdateFinishedTrialError:  # ended meanwhile
-                    raise ended(epoch + 1) from None
-
-        def _report(self, step: int, value: float) -> None:
-            # Storage calls, not optuna.Trial: building a Trial would ask the sampler to draw.
-            # Reporting to a trial that is no longer RUNNING (a dead worker's, failed by
-            # the heartbeat) raises UpdateFinishedTrialError.
-            storage.set_trial_intermediate_value(link.trial_id, step, value)
-            if study.pruner.prune(study, storage.get_trial(link.trial_id)):
-                storage.set_trial_user_attr(link.trial_id, PRUNED_ATTR, step)
-                raise TrialPrunedError(
-                    f"trial {link.number} of study {link.study} pruned at epoch "
-                    f"{step}: {link.metric} {value:.4f} is worse than the median "
-                    "of earlier trials there",
-                    epoch=step,
-                )
-
-    return Report()
 
 
 def open_storage(url: str, **heartbeat):

@@ -145,55 +145,65 @@ def _delta(a: float | None, b: float | None) -> float | None:
 
 def compare(a: RunRecord, b: RunRecord, all_params: bool = False) -> dict[str, Any]:
     """Params, per-epoch metrics (final and best), test metrics, identity, and a verdict."""
-    keys = sorted(set(a.params) | set(b.params))
-    params = [
+    params = _param_rows(a, b, all_params)
+    identity = _identity(a, b)
+    return {
+        "a": {"run_id": a.run_id, "label": a.label},
+        "b": {"run_id": b.run_id, "label": b.label},
+        "params": params,
+        "epoch_metrics": [_epoch_row(metric, a, b) for metric in EPOCH_METRICS],
+        "test_metrics": [
+            {
+                "metric": metric,
+                "a": a.metrics.get(metric),
+                "b": b.metrics.get(metric),
+                "delta": _delta(a.metrics.get(metric), b.metrics.get(metric)),
+            }
+            for metric in TEST_METRICS
+        ],
+        "identity": identity,
+        "verdict": verdict(identity, [row["param"] for row in params if row["changed"]]),
+    }
+
+
+def _param_rows(a: RunRecord, b: RunRecord, all_params: bool) -> list[dict[str, Any]]:
+    """One row per param that differs (every param with `all_params`), by name."""
+    return [
         {
             "param": key,
             "a": a.params.get(key),
             "b": b.params.get(key),
             "changed": a.params.get(key) != b.params.get(key),
         }
-        for key in keys
+        for key in sorted(set(a.params) | set(b.params))
         if all_params or a.params.get(key) != b.params.get(key)
     ]
-    epochs = []
-    for metric in EPOCH_METRICS:
-        row: dict[str, Any] = {"metric": metric}
-        for side, run in (("a", a), ("b", b)):
-            points = run.history.get(metric, [])
-            best, epoch = _best(metric, points)
-            row |= {
-                f"{side}_final": points[-1][1] if points else None,
-                f"{side}_best": best,
-                f"{side}_best_epoch": epoch,
-            }
-        row["final_delta"] = _delta(row["a_final"], row["b_final"])
-        epochs.append(row)
-    tests = [
-        {
-            "metric": metric,
-            "a": a.metrics.get(metric),
-            "b": b.metrics.get(metric),
-            "delta": _delta(a.metrics.get(metric), b.metrics.get(metric)),
+
+
+def _epoch_row(metric: str, a: RunRecord, b: RunRecord) -> dict[str, Any]:
+    """A per-epoch metric's final and best value (and its epoch) in each run."""
+    row: dict[str, Any] = {"metric": metric}
+    for side, run in (("a", a), ("b", b)):
+        points = run.history.get(metric, [])
+        best, epoch = _best(metric, points)
+        row |= {
+            f"{side}_final": points[-1][1] if points else None,
+            f"{side}_best": best,
+            f"{side}_best_epoch": epoch,
         }
-        for metric in TEST_METRICS
-    ]
-    identity = {
+    row["final_delta"] = _delta(row["a_final"], row["b_final"])
+    return row
+
+
+def _identity(a: RunRecord, b: RunRecord) -> dict[str, dict[str, Any]]:
+    """Each identity tag (dataset, weights, code) in both runs, and whether it is the same."""
+    return {
         name: {
             "a": a.tags.get(tag),
             "b": b.tags.get(tag),
             "same": a.tags.get(tag) is not None and a.tags.get(tag) == b.tags.get(tag),
         }
         for name, tag in IDENTITY_TAGS.items()
-    }
-    return {
-        "a": {"run_id": a.run_id, "label": a.label},
-        "b": {"run_id": b.run_id, "label": b.label},
-        "params": params,
-        "epoch_metrics": epochs,
-        "test_metrics": tests,
-        "identity": identity,
-        "verdict": verdict(identity, [row["param"] for row in params if row["changed"]]),
     }
 
 
