@@ -293,6 +293,25 @@ def _config(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _docs(arguments: argparse.Namespace) -> int:
+    """Rewrite the documentation's generated blocks (metric names, samples) from the code,
+    or with --check name the stale ones and fail."""
+    from mnist_pipeline import paths
+    from mnist_pipeline.cli import docs
+
+    root = paths.project_root()
+    if arguments.check:
+        found = docs.stale(root)
+        for entry in found:
+            print(f"mnist-pipeline docs: stale: {entry}", file=sys.stderr)
+        if found:
+            print("mnist-pipeline docs: run `mnist-pipeline docs` to regenerate", file=sys.stderr)
+        return 1 if found else 0
+    for path in docs.write(root):
+        print(f"rewrote {path}")
+    return 0
+
+
 def _trials(text: str | None) -> int | None:
     """--trials N: a whole number >= 1 (checked here, so a bad one is a single line)."""
     from mnist_pipeline.errors import ParamsError
@@ -443,6 +462,16 @@ def main(argv: list[str] | None = None) -> int:
         "--markdown", action="store_true", help="print every configuration as the README's table"
     )
     config.set_defaults(handler=_config)
+
+    documentation = commands.add_parser(
+        "docs",
+        help="regenerate the documentation's generated blocks (metric names, sample outputs) "
+        "in README.md and docs/ from the code",
+    )
+    documentation.add_argument(
+        "--check", action="store_true", help="change nothing: fail if any block is stale"
+    )
+    documentation.set_defaults(handler=_docs)
 
     tune = commands.add_parser(
         "tune",
