@@ -193,7 +193,7 @@ def _ui(arguments: argparse.Namespace) -> int:
     found = tracker.ui_experiment(experiment)  # checks the store answers; sets its UI tags
     view = f"viewStateShareKey={tracker.RUNS_VIEW_KEY}&"  # test metrics in the runs list
     page = f"experiments/{found}/runs?{view}" if found else "experiments?"
-    # Not the GenAI views (traces, prompts) MLflow 3.17 shows a fresh browser (README).
+    # Not the GenAI views (traces, prompts) MLflow 3.17 shows a fresh browser (docs: compare).
     url = f"{base}/#/{page}workflowType=machine_learning"
     if not served:
         print(f"MLflow UI, experiment {experiment!r}: {url}", flush=True)
@@ -273,7 +273,7 @@ def _tune(arguments: argparse.Namespace) -> int:
 
 def _config(arguments: argparse.Namespace) -> int:
     """A named configuration's -S arguments (for `dvc exp run`, the Makefile, seeds.py), or
-    the README's table of them all."""
+    the table of them all (docs/better-models.md)."""
     import shlex
 
     import yaml
@@ -459,7 +459,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     config.add_argument("name", metavar="NAME", nargs="?", help="a configuration's name")
     config.add_argument(
-        "--markdown", action="store_true", help="print every configuration as the README's table"
+        "--markdown",
+        action="store_true",
+        help="print every configuration as a table (docs/better-models.md)",
     )
     config.set_defaults(handler=_config)
 
