@@ -18,7 +18,7 @@ setup:
 	$(UV) sync --quiet --locked --all-extras --compile-bytecode
 
 # Then publish: complete the model's MLflow run (DVC skips evaluate and plot on a fresh clone)
-# and register it, the gate deciding on the champion. No stage registers (README).
+# and register it, the gate deciding on the champion. No stage registers (docs/use-the-model.md).
 run: setup
 	dvc repro
 	mnist-pipeline publish
@@ -26,11 +26,11 @@ run: setup
 test: setup
 	pytest
 
-# Same inputs, same outputs: the whole pipeline twice on a clean clone of HEAD (see README).
+# Same inputs, same outputs: the whole pipeline twice on a clean clone of HEAD (docs/reproducibility.md).
 check-repro: setup
 	mnist-pipeline check-repro
 
-# A named configuration of configs.yaml (README "Better models"; `tuned` by default, chosen on
+# A named configuration of configs.yaml (docs/better-models.md; `tuned` by default, chosen on
 # the validation set) as a named DVC experiment run in a temporary copy of HEAD (the
 # workspace stays as it is), its MLflow run named the same. An earlier experiment of that
 # name from this commit is replaced (DVC refuses a taken name); its MLflow run stays.
@@ -59,7 +59,7 @@ tuned tuned-fashion: setup
 	$(call run_config,$(NAME),$(CONFIG),$(ARGS))
 
 # The seed spread of configurations of configs.yaml: one `dvc exp run --temp` per seed and
-# configuration, then benchmarks/seeds.csv and benchmarks/seeds.md (README table).
+# configuration, then benchmarks/seeds.csv and benchmarks/seeds.md (the table in docs/better-models.md).
 # seeds-fashion: the same on Fashion-MNIST (offline: MNIST_PIPELINE_MIRROR at its IDX files).
 SEEDS ?= 1 2 3 4 5
 seeds: setup
@@ -68,7 +68,7 @@ seeds: setup
 seeds-fashion: setup
 	python benchmarks/seeds.py --seeds $(SEEDS) --config reference-fashion tuned-fashion
 
-# The hyperparameter search of search.yaml (README "Hyperparameter search"): WORKERS workers
+# The hyperparameter search of search.yaml (docs/hyperparameter-search.md): WORKERS workers
 # of one Optuna study on this machine, each line of output marked with its worker; more
 # machines join with `mnist-pipeline tune` against the same storage. Exit 1 if any failed.
 #   make tune WORKERS=1 TUNE_ARGS='--storage postgresql+psycopg2://...'
@@ -84,7 +84,7 @@ tune: setup
 bench: setup
 	python benchmarks/bench.py
 
-# A local team tracking server (PostgreSQL + mlflow server on 127.0.0.1:5000); see README.
+# A local team tracking server (PostgreSQL + mlflow server on 127.0.0.1:5000); see docs/team.md.
 server: setup
 	server/mlflow-server.sh start
 

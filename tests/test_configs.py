@@ -1,5 +1,5 @@
 """configs.yaml: the named configurations declared once, and everything that reads them (the
-CLI, the Makefile, the seeds script, search.yaml's base, the README's table)."""
+CLI, the Makefile, the seeds script, search.yaml's base, the documented table)."""
 
 from __future__ import annotations
 
@@ -236,14 +236,13 @@ def test_explore_starts_from_the_named_configuration_and_flags_change_it():
     assert (arguments.epochs, arguments.backend) == (3, PARAMS["train"]["backend"])
 
 
-def test_the_readme_table_is_the_one_the_file_gives():
-    readme = (ROOT / "README.md").read_text()
-    start = readme.index("<!-- configs.yaml table (mnist-pipeline config --markdown) -->\n")
-    end = readme.index("<!-- end of the configs.yaml table -->")
-    shown = readme[readme.index("\n", start) + 1 : end]
+def test_the_documented_table_is_the_one_the_file_gives():
+    from mnist_pipeline.cli import docs
+
+    shown = docs.block(ROOT / "docs" / "better-models.md", "configs-table")
     assert shown == configs.markdown_table(_project_configs(), PARAMS), (
-        "README's configuration table differs from configs.yaml: replace it with the output "
-        "of `mnist-pipeline config --markdown`"
+        "docs/better-models.md's configuration table differs from configs.yaml: run "
+        "`mnist-pipeline docs`"
     )
 
 

@@ -166,9 +166,9 @@ def dvc(project, env, *arguments, timeout=900):
     return result.stdout
 
 
-def readme_block(paragraph: str) -> str:
-    """The first ```bash block after the README paragraph that starts with `paragraph`."""
-    text = (ROOT / "README.md").read_text()
+def docs_block(paragraph: str, page: str = "team.md") -> str:
+    """The first ```bash block after the line of a docs page that starts with `paragraph`."""
+    text = (ROOT / "docs" / page).read_text()
     after = text[text.index(paragraph) :]
     start = after.index("```bash\n") + len("```bash\n")
     return after[start : after.index("```\n", start)]
@@ -193,12 +193,12 @@ def queue_workers(project: Path) -> list[int]:
 
 
 def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
-    """The README's parallel-experiments block as written: three queued variants on two
+    """The parallel-experiments block of docs/team.md as written: three queued variants on two
     workers, all logging to the project's embedded store. Every task ends Success, and no
     worker outlives the block."""
     project, env = tiny_repository_copy(tmp_path)
     script = tmp_path / "parallel-experiments.sh"
-    script.write_text(readme_block("**Parallel experiments.**"))
+    script.write_text(docs_block("## Parallel experiments"))
     names = ["lr-fast", "lr-slow", "seed-7"]
     log = tmp_path / "parallel-experiments.log"
     try:
@@ -239,7 +239,7 @@ def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
 
 
 def test_queue_status_misses_a_task_that_a_worker_takes_while_it_reads(tmp_path):
-    """Why the README waits on task names: `dvc queue status` lists running tasks (the
+    """Why docs/team.md waits on task names: `dvc queue status` lists running tasks (the
     broker's processed/ folder), then queued ones (in/). A worker taking a task moves its
     message from in/ to processed/; done between the two listings, the task is in neither."""
     from dvc.repo import Repo

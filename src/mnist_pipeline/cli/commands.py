@@ -160,7 +160,7 @@ def _runs_page(base: str, experiment: str) -> str:
     found = tracker.ui_experiment(experiment)  # checks the store answers; sets its UI tags
     view = f"viewStateShareKey={tracker.RUNS_VIEW_KEY}&"  # test metrics in the runs list
     page = f"experiments/{found}/runs?{view}" if found else "experiments?"
-    # Not the GenAI views (traces, prompts) MLflow 3.17 shows a fresh browser (README).
+    # Not the GenAI views (traces, prompts) MLflow 3.17 shows a fresh browser (docs: compare).
     return f"{base}/#/{page}workflowType=machine_learning"
 
 
@@ -247,7 +247,7 @@ def _tune(arguments: argparse.Namespace) -> int:
 
 def _config(arguments: argparse.Namespace) -> int:
     """A named configuration's -S arguments (for `dvc exp run`, the Makefile, seeds.py), or
-    the README's table of them all."""
+    the table of them all (docs/better-models.md)."""
     import shlex
 
     import yaml
@@ -264,6 +264,25 @@ def _config(arguments: argparse.Namespace) -> int:
         raise ParamsError(f"name a configuration (one of {list(configurations)}) or --markdown")
     else:
         print(shlex.join(searchfile.set_params(configs.named(configurations, arguments.name))))
+    return 0
+
+
+def _docs(arguments: argparse.Namespace) -> int:
+    """Rewrite the documentation's generated blocks (metric names, samples) from the code,
+    or with --check name the stale ones and fail."""
+    from mnist_pipeline import paths
+    from mnist_pipeline.cli import docs
+
+    root = paths.project_root()
+    if arguments.check:
+        found = docs.stale(root)
+        for entry in found:
+            print(f"mnist-pipeline docs: stale: {entry}", file=sys.stderr)
+        if found:
+            print("mnist-pipeline docs: run `mnist-pipeline docs` to regenerate", file=sys.stderr)
+        return 1 if found else 0
+    for path in docs.write(root):
+        print(f"rewrote {path}")
     return 0
 
 
@@ -425,9 +444,23 @@ def _add_config(commands: argparse._SubParsersAction) -> None:
     )
     config.add_argument("name", metavar="NAME", nargs="?", help="a configuration's name")
     config.add_argument(
-        "--markdown", action="store_true", help="print every configuration as the README's table"
+        "--markdown",
+        action="store_true",
+        help="print every configuration as a table (docs/better-models.md)",
     )
     config.set_defaults(handler=_config)
+
+
+def _add_docs(commands: argparse._SubParsersAction) -> None:
+    documentation = commands.add_parser(
+        "docs",
+        help="regenerate the documentation's generated blocks (metric names, sample outputs) "
+        "in README.md and docs/ from the code",
+    )
+    documentation.add_argument(
+        "--check", action="store_true", help="change nothing: fail if any block is stale"
+    )
+    documentation.set_defaults(handler=_docs)
 
 
 def _add_tune(commands: argparse._SubParsersAction) -> None:
@@ -490,6 +523,7 @@ SUB_COMMANDS = (
     _add_publish,
     _add_promote_and_demote,
     _add_config,
+    _add_docs,
     _add_tune,
     _add_ui,
 )
