@@ -58,13 +58,20 @@ def epoch_metrics() -> str:
 
 def metric_names() -> str:
     """Every metric name the pipeline writes, where it appears and where the code says it."""
+    lines = ["| what | names | where | defined in |", "|---|---|---|---|"]
+    lines += ["| " + " | ".join(row) + " |" for row in _metric_rows()]
+    return "\n".join(lines) + "\n"
+
+
+def _metric_rows() -> list[tuple[str, str, str, str]]:
+    """(what, names, where they appear, the constant that defines them), one per kind."""
     from mnist_pipeline.cli import expshow
     from mnist_pipeline.report import evaluation
     from mnist_pipeline.tracking import tracker
 
     columns = tracker.RUNS_VIEW["selectedColumns"]  # metrics.`name`, attributes.`Models`
     view = [column.split("`")[1] for column in columns if column.startswith("metrics.")]
-    rows = [
+    return [
         (
             "DVC metrics: the headline",
             dvc_metrics(),
@@ -108,9 +115,6 @@ def metric_names() -> str:
             "`cli/expshow.py` `METRIC_COLUMNS`",
         ),
     ]
-    lines = ["| what | names | where | defined in |", "|---|---|---|---|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines) + "\n"
 
 
 # The example pair of runs the samples show: `dvc exp run -S train.epochs=5` against
