@@ -65,12 +65,11 @@ def metric_names() -> str:
 
 def _metric_rows() -> list[tuple[str, str, str, str]]:
     """(what, names, where they appear, the constant that defines them), one per kind."""
-    from mnist_pipeline.cli import expshow
-    from mnist_pipeline.report import evaluation
-    from mnist_pipeline.tracking import tracker
+    return _written_metric_rows() + _shown_metric_rows()
 
-    columns = tracker.RUNS_VIEW["selectedColumns"]  # metrics.`name`, attributes.`Models`
-    view = [column.split("`")[1] for column in columns if column.startswith("metrics.")]
+
+def _written_metric_rows() -> list[tuple[str, str, str, str]]:
+    """The metrics the pipeline writes: DVC's, the test metrics, the per-epoch ones."""
     return [
         (
             "DVC metrics: the headline",
@@ -90,6 +89,18 @@ def _metric_rows() -> list[tuple[str, str, str, str]]:
             "MLflow, at steps 1..N; `reports/train/history.csv` (after `epoch`)",
             "`report/history.py` `EPOCH_METRICS`",
         ),
+    ]
+
+
+def _shown_metric_rows() -> list[tuple[str, str, str, str]]:
+    """Where metrics are shown: per class, the gate, the UI's runs page, `exps`."""
+    from mnist_pipeline.cli import expshow
+    from mnist_pipeline.report import evaluation
+    from mnist_pipeline.tracking import tracker
+
+    columns = tracker.RUNS_VIEW["selectedColumns"]  # metrics.`name`, attributes.`Models`
+    view = [column.split("`")[1] for column in columns if column.startswith("metrics.")]
+    return [
         (
             "per class",
             _names(evaluation.PER_CLASS_COLUMNS),
