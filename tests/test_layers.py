@@ -169,3 +169,17 @@ def test_the_length_check_names_a_long_function(tmp_path):
     hidden.parent.mkdir(parents=True)
     hidden.write_text(f"def too_long():\n{body}    return x0\n")
     assert long_functions(tmp_path) == ["stages/long.py:too_long:51"]
+
+
+def test_the_formatter_is_not_fought():
+    """No `# fmt: skip` / `# fmt: off`: code the formatter would mangle is said another way."""
+    markers = ("fmt: " + "skip", "fmt: " + "off")  # spelled apart: this file is checked too
+    found = [
+        f"{file.relative_to(ROOT)}:{number}"
+        for folder in ("src", "stages", "tests", "benchmarks")
+        for file in sorted((ROOT / folder).rglob("*.py"))
+        if "/." not in f"/{file.relative_to(ROOT).as_posix()}"
+        for number, line in enumerate(file.read_text("utf-8").splitlines(), 1)
+        if any(marker in line for marker in markers)
+    ]
+    assert not found, f"formatter markers: {found}"
