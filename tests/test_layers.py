@@ -172,7 +172,7 @@ def test_the_length_check_names_a_long_function(tmp_path):
 
 
 def test_the_formatter_is_not_fought():
-    """No `# fmt: skip` / `# fmt: off`: code the formatter would mangle is said another way."""
+    """No formatter skip or off markers: code the formatter would mangle is said another way."""
     markers = ("fmt: " + "skip", "fmt: " + "off")  # spelled apart: this file is checked too
     found = [
         f"{file.relative_to(ROOT)}:{number}"
