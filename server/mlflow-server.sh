@@ -7,7 +7,7 @@
 #   server/mlflow-server.sh status
 #
 # Settings (environment):
-#   MLFLOW_SERVER_HOST   interface to bind (default 127.0.0.1; see README before exposing)
+#   MLFLOW_SERVER_HOST   interface to bind (default 127.0.0.1; see docs/team.md before exposing)
 #   MLFLOW_SERVER_PORT   port (default 5000)
 #   MLFLOW_BACKEND_URI   an existing PostgreSQL database, e.g.
 #                        postgresql+psycopg2://user:password@db.internal:5432/mlflow

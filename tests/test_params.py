@@ -50,6 +50,7 @@ def test_defaults_reproduce_the_reference_notebook():
         ("train", "augment_shift", -1, "train.augment_shift: expected between 0 (none) and 7"),
         ("train", "augment_shift", 1.5, "train.augment_shift: expected an integer, got 1.5"),
         ("train", "augment_shift", False, "train.augment_shift: expected an integer, got False"),
+        ("data", "verify", "yes", "data.verify: expected true or false, got 'yes'"),
         (
             "prepare",
             "scaling",

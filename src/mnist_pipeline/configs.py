@@ -1,5 +1,5 @@
 """The named configurations of configs.yaml: params.yaml values declared once, so `make
-tuned`, the seeds script, search.yaml's `base` and the README read the same ones.
+tuned`, the seeds script, search.yaml's `base` and the docs read the same ones.
 
 Each is resolved (`extends` applied) and every value checked against params.yaml's own
 validation on load: a typo stops with one line naming the file, configuration and key.

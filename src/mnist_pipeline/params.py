@@ -313,6 +313,7 @@ def _convert(hint: Any, value: Any, key: str) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
     if hint is int and isinstance(value, bool) or not isinstance(value, hint):
-        expected = {int: "an integer", float: "a number", str: "a string"}.get(hint, str(hint))
+        names = {bool: "true or false", int: "an integer", float: "a number", str: "a string"}
+        expected = names.get(hint, hint.__name__)
         raise ParamsError(f"{key}: expected {expected}, got {value!r}")
     return value

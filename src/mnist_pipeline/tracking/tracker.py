@@ -66,7 +66,7 @@ EXPERIMENT_DESCRIPTION = (
 )
 # Experiment tags read only by the MLflow UI. The project owns them: connect sets any that
 # differ. The kind marks a classic ML experiment (the UI's CUSTOM_MODEL_DEVELOPMENT; MLflow
-# 3.17's UI chooses GenAI or classic views per browser instead: README "MLflow UI").
+# 3.17's UI chooses GenAI or classic views per browser instead: docs/compare-runs.md "With MLflow").
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 # The runs list `mnist-pipeline ui` opens: MLflow's shared-view state, a tag the UI loads for
 # `?viewStateShareKey=<key>` (its only way to choose columns from a URL). Test metrics first,
