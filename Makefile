@@ -1,5 +1,6 @@
-# The two commands: `make run` (set up, then run the pipeline) and `make test`.
-# Each target syncs the locked environment first; uv is installed if it is missing.
+# The two commands: `make run` (set up, then run the pipeline) and `make test` (the fast
+# tier); `make test-all` runs every test. Each target syncs the locked environment first;
+# uv is installed if it is missing.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -9,7 +10,7 @@ VENV_BIN := $(CURDIR)/.venv/bin
 # Stage commands in dvc.yaml call `python`: put the project's environment first.
 export PATH := $(VENV_BIN):$(PATH)
 
-.PHONY: setup run test lint ui check-repro bench server server-stop tuned tuned-fashion seeds seeds-fashion tune
+.PHONY: setup run test test-all lint ui check-repro bench server server-stop tuned tuned-fashion seeds seeds-fashion tune
 
 # --compile-bytecode: with PYTHONDONTWRITEBYTECODE set (as on CI machines) every process
 # would otherwise recompile TensorFlow's and MLflow's sources on import, seconds each time.
@@ -23,8 +24,19 @@ run: setup
 	dvc repro
 	mnist-pipeline publish
 
+# The fast tier: unit tests and one `dvc repro` of the real pipeline on tiny data, no
+# server, in a few minutes on 2 cores: test files spread over the cores (pytest-xdist; a
+# file's tests share its fixtures, the repro's file goes first). TEST_WORKERS=0: one process.
+TEST_WORKERS ?= auto
 test: setup
-	pytest
+	pytest -m "not slow" -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+
+# Every test: the fast tier (above), then the slow one, in one process (real training, DVC
+# experiments and queues, studies, the browser's pages, full MNIST when its mirror is there,
+# the tracking server's when .ci/run starts one). `make test test-all` (as .ci/run calls it)
+# runs the fast tier once.
+test-all: test
+	pytest -m slow
 
 # Same inputs, same outputs: the whole pipeline twice on a clean clone of HEAD (docs/reproducibility.md).
 check-repro: setup

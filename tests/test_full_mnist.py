@@ -14,6 +14,7 @@ from conftest import ROOT, SHARED_MNIST, run_stage
 MIRROR = Path(os.environ.get("MNIST_PIPELINE_MIRROR", SHARED_MNIST))
 pytestmark = [
     pytest.mark.full_mnist,
+    pytest.mark.slow,
     pytest.mark.skipif(
         not (MIRROR / "train-images-idx3-ubyte.gz").exists(),
         reason=f"full MNIST mirror not found at {MIRROR} (set MNIST_PIPELINE_MIRROR)",

@@ -1,5 +1,8 @@
 """End to end: the real `dvc repro` in a temporary copy of the repository, on generated data
-served through the mirror setting, with MLflow's default embedded store."""
+served through the mirror setting, with MLflow's default embedded store.
+
+The one repro and the checks on what it left (and a push to a remote, pulled into a clone)
+are in `make test`; what trains again (experiments, a forced train) is slow, make test-all."""
 
 import json
 import subprocess
@@ -14,7 +17,6 @@ from mnist_pipeline.report.evaluation import HEADLINE_METRICS, TEST_METRICS
 
 from conftest import dvc, edit_params, git_commit_all, tiny_repository_copy
 
-pytestmark = pytest.mark.slow
 mlflow = pytest.importorskip("mlflow")
 
 FIGURES = tuple(Path(figure).name for figure in paths.FIGURES)
@@ -174,6 +176,7 @@ def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
     assert stages_run(dvc("repro", cwd=clone, env=env).stdout) == []
 
 
+@pytest.mark.slow
 def test_a_repro_that_skips_evaluate_and_plot_is_completed_by_publish(pipeline):
     """As on a fresh clone: the committed evaluation outputs already belong to the weights
     train gives, so DVC skips evaluate and plot; `make run`'s publish completes train's run
@@ -194,6 +197,7 @@ def test_a_repro_that_skips_evaluate_and_plot_is_completed_by_publish(pipeline):
     assert_complete(client, newest())
 
 
+@pytest.mark.slow
 def test_experiments_get_their_own_named_complete_runs_even_with_identical_weights(pipeline):
     """Two --temp experiments whose weights are identical (steps_per_execution does not
     change the arithmetic) each get their own run, named after the experiment, complete."""
@@ -224,6 +228,7 @@ def test_experiments_get_their_own_named_complete_runs_even_with_identical_weigh
     assert len(names) == len(set(names)), names  # every run its own name
 
 
+@pytest.mark.slow
 def test_exp_run_set_param_changes_exactly_one_line_of_params_yaml(pipeline):
     """`dvc exp run -S` rewrites params.yaml: only the value set may differ (comments,
     layout and order kept). Last in this module: it applies the experiment to the workspace."""

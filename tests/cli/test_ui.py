@@ -47,8 +47,8 @@ def test_ui_tags_are_names_the_installed_mlflow_ui_reads():
 
 
 @pytest.fixture
-def store(tmp_path, monkeypatch):
-    monkeypatch.setenv(tracking.URI_VARIABLE, f"sqlite:///{tmp_path / 'mlflow.db'}")
+def store(mlflow_store, monkeypatch):
+    monkeypatch.setenv(tracking.URI_VARIABLE, mlflow_store)
     import mlflow
 
     yield mlflow.MlflowClient(tracking.tracking_uri())

@@ -383,7 +383,8 @@ def test_train_stops_when_its_trial_was_ended_meanwhile(tmp_path):
         callback.on_epoch_end(0, {"val_loss": 0.4, "val_accuracy": 0.9})
 
 
-# Real studies on tiny data. Each trial is a `dvc exp run --temp` of the whole pipeline.
+# Real studies on tiny data. Each trial is a `dvc exp run --temp` of the whole pipeline: slow
+# (make test-all), as are studies anywhere.
 
 TINY_SEARCH = {
     "objective": "val_accuracy",
@@ -472,6 +473,7 @@ STORAGES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("storage", STORAGES)
 def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlflow_run(
     tmp_path, storage
@@ -624,6 +626,7 @@ def _kill_tree(pid: int) -> None:
             os.kill(member, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_reruns(tmp_path):
     """SIGKILL of a worker and everything it started (as when its machine dies) while its
     trial trains: `tune --best` then fails the trial (its worker is gone) and ends the
@@ -692,6 +695,7 @@ def test_a_study_database_that_is_down_stops_the_worker_with_one_line(tmp_path):
     assert "secret" not in result.stderr + result.stdout
 
 
+@pytest.mark.slow
 def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(tmp_path):
     """The database becomes unusable while a trial trains (here: the SQLite file
     overwritten): the trial's train stage and then the worker stop, each with one line; the
