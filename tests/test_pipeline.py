@@ -1,8 +1,8 @@
 """End to end: the real `dvc repro` in a temporary copy of the repository, on generated data
 served through the mirror setting, with MLflow's default embedded store.
 
-The one repro and the checks on what it left (and a push to a remote, pulled into a clone)
-are in `make test`; what trains again (experiments, a forced train) is slow, make test-all."""
+The one repro and the checks on what it left are in `make test`; what runs more of the
+pipeline (retraining, experiments, a remote and a clone) is slow, in `make test-all`."""
 
 import json
 import subprocess
@@ -156,6 +156,7 @@ def test_plot_param_change_reruns_only_plot(pipeline):
     assert (project / "reports/figures/loss.png").read_bytes() != before
 
 
+@pytest.mark.slow
 def test_dvc_remote_push_then_pull_into_a_fresh_clone(pipeline, tmp_path):
     """The team workflow: push outputs to a (local-directory) remote, clone, pull: every
     output is back, `dvc status` is clean and `dvc repro` runs nothing."""
