@@ -138,29 +138,26 @@ def register_run_model(client, name: str, run):
 
 
 def publish_run_id(run_id: str, registry_params) -> Decision:
-    """publish_run for the run of this id (`publish RUN`, `tune --best --publish`)."""
+    """Register the raw-image model the run logged (`publish RUN`, `tune --best --publish`),
+    let the gate decide, and record the decision on the run (tags `registered_version`,
+    `champion_decision`) when it made one."""
     import mlflow
 
     client = mlflow.MlflowClient()
-    return publish_run(client, client.get_run(run_id), registry_params)
-
-
-def publish_run(client, run, registry_params) -> Decision:
-    """Register the raw-image model `run` logged, let the gate decide, and record the decision
-    on the run (tags `registered_version`, `champion_decision`) when it made one."""
+    run = client.get_run(run_id)
     tags = run.data.tags
     model = logged_model(client, run, tags.get(WEIGHTS_TAG))
     if model is None or TEST_ACCURACY not in run.data.metrics:
         raise ModelError(
-            f"run {run.info.run_id[:8]} ({run.info.run_name}) has no raw-image model with test "
+            f"run {run_id[:8]} ({run.info.run_name}) has no raw-image model with test "
             "metrics: its evaluate stage did not run (`dvc repro`, then publish)"
         )
     name = registry_params.registered_name(tags[DATASET_TAG])
     accuracy, margin = run.data.metrics[TEST_ACCURACY], registry_params.champion_margin
     decision = publish(client, name, f"models:/{model.model_id}", tags, accuracy, margin)
     if decision.outcome != "registered":  # a repeat keeps the decision that was made
-        client.set_tag(run.info.run_id, VERSION_RUN_TAG, f"{name}/{decision.version}")
-        client.set_tag(run.info.run_id, DECISION_RUN_TAG, decision.message)
+        client.set_tag(run_id, VERSION_RUN_TAG, f"{name}/{decision.version}")
+        client.set_tag(run_id, DECISION_RUN_TAG, decision.message)
     return decision
 
 
