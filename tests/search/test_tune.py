@@ -456,6 +456,23 @@ def _created(name: str, database: Path) -> bool:
     return found is not None
 
 
+def _await_training(worker: subprocess.Popen, name: str, database: Path) -> None:
+    """Until the worker's running trial of study `name` has reported an epoch (its training is
+    under way); fails if the worker exits first or DEADLINE passes."""
+    from optuna.trial import TrialState
+
+    url = f"sqlite:///{database}"
+    deadline = time.monotonic() + DEADLINE
+    while True:
+        assert worker.poll() is None, worker.communicate()
+        assert time.monotonic() < deadline, "the worker's trial never started training"
+        if _created(name, database):
+            running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
+            if running and running[0].intermediate_values:
+                return
+        time.sleep(0.2)
+
+
 STORAGES = [
     pytest.param(None, id="local-sqlite"),
     pytest.param(
@@ -641,15 +658,7 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     )
     url = f"sqlite:///{project / tuning.LOCAL_STORAGE}"
     first = _worker(project, env, "--trials", "2")
-    deadline = time.monotonic() + DEADLINE
-    while True:  # until its trial reports an epoch: training is under way
-        assert first.poll() is None, first.communicate()[0]
-        assert time.monotonic() < deadline, "the first worker's trial never started training"
-        if _created(name, project / tuning.LOCAL_STORAGE):
-            running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
-            if running and running[0].intermediate_values:
-                break
-        time.sleep(0.2)
+    _await_training(first, name, project / tuning.LOCAL_STORAGE)
     _kill_tree(first.pid)
     first.communicate()
     killed = _load(name, url).trials[0]
@@ -701,7 +710,6 @@ def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(t
     overwritten): the trial's train stage and then the worker stop, each with one line; the
     parent run does not stay RUNNING."""
     import mlflow
-    from optuna.trial import TrialState
 
     project, env, name = _study_project(tmp_path, fixed={"train.epochs": 3000})
     database = tmp_path / "studies" / "optuna.db"
@@ -716,17 +724,8 @@ def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(t
         text=True,
         start_new_session=True,
     )
-    deadline = time.monotonic() + DEADLINE
-    while True:  # until the trial reports an epoch
-        assert worker.poll() is None, worker.communicate()
-        assert time.monotonic() < deadline, "the trial never started training"
-        running = []
-        if _created(name, database):
-            running = _load(name, url).get_trials(states=(TrialState.RUNNING,))
-        if running and running[0].intermediate_values:
-            parent = _load(name, url).user_attrs[tuning.PARENT_ATTR]
-            break
-        time.sleep(0.2)
+    _await_training(worker, name, database)
+    parent = _load(name, url).user_attrs[tuning.PARENT_ATTR]
     with open(database, "r+b") as file:
         file.write(b"not a database any more " * 4096)
     try:
