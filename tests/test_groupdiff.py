@@ -46,7 +46,7 @@ def store(tmp_path_factory):
         mlflow.set_tracking_uri(uri)
         ids = {
             name: mlflow.create_experiment(name, artifact_location=(folder / name).as_uri())
-            for name in ("groups", "few", "pairs", "unrecorded")
+            for name in ("groups", "few", "pairs", "unrecorded", "pooled")
         }
         plant_group(ids["groups"], "reference", BASE, REFERENCE)
         plant_group(ids["groups"], "better", FAST, BETTER)
@@ -56,7 +56,11 @@ def store(tmp_path_factory):
         plant_group(ids["few"], "late", FAST, {2: 0.98, 3: 0.99})
         plant_group(ids["pairs"], "reference", BASE, REFERENCE)
         plant_group(ids["unrecorded"], "reference", BASE, REFERENCE)
+        plant_group(ids["pooled"], "base", BASE, {1: 0.96, 2: 0.97, 3: 0.98})  # sd 0.01
+        plant_group(ids["pooled"], "fast", FAST, {1: 0.95, 2: 0.95, 3: 0.98})  # sd 0.0173
         for experiment, params, seed, accuracy, name in (
+            ("pooled", BASE, 9, 0.96, "base-9"),
+            ("pooled", FAST, 9, 0.99, "fast-9"),
             ("pairs", BASE, 42, 0.9660, "base-42"),
             ("pairs", FAST, 42, 0.9720, "fast-42"),
             ("pairs", BASE, 43, 0.9670, "base-43"),
@@ -112,12 +116,25 @@ def test_a_pair_of_runs_is_judged_against_its_configurations_seed_spread(capsys,
     code, out, _ = diff(capsys, "pairs", "base-42", "fast-42", "--format", "json")
     assert code == 0
     noise = json.loads(out)["noise"]
-    assert noise["source"] == "group reference (7 seeds)"
+    assert noise["source"] == "A's configuration: group reference (7 seeds)"
     accuracy = noise["metrics"][0]
     assert accuracy["spread"] == pytest.approx(0.00147, abs=1e-5)
     assert accuracy["verdict"] == "B better: beyond the seed spread (4.1 sd > 3)"
     code, out, _ = diff(capsys, "pairs", "base-42", "base-43")
     assert code == 0 and "within the seed spread (0.7 sd, not beyond 3)" in out
+    assert "the seed spread of A and B's configuration: group reference (7 seeds)" in out
+
+
+def test_both_configurations_spreads_are_pooled(capsys, store):
+    code, out, _ = diff(capsys, "pooled", "base-9", "fast-9", "--format", "json")
+    assert code == 0
+    noise = json.loads(out)["noise"]
+    assert noise["source"] == (
+        "A's configuration: group base (3 seeds) and B's configuration: group fast (3 seeds)"
+    )
+    accuracy = noise["metrics"][0]
+    assert accuracy["spread"] == pytest.approx((0.01**2 / 2 + 0.0003 / 2) ** 0.5)
+    assert accuracy["verdict"] == "within the seed spread (2.1 sd, not beyond 3)"
 
 
 def test_a_pair_with_no_recorded_spread_says_so(capsys, store):

@@ -122,12 +122,14 @@ def recorded_spread(runs: list, records: list) -> dict[str, Any] | None:
     with the same params but the seed (pooled when both runs' configurations have one), and
     which groups it came from; None when neither configuration has a group."""
     groups = [group_of(runs, name) for name in sorted(group_names(runs))]
-    found = []
-    for record in records:
+    found, sides = [], {}  # the groups, and which side's configuration each is
+    for side, record in zip("AB", records, strict=True):
         target = configuration(record.params)
         match = next((g for g in groups if g.uniform and g.params == target), None)
         if match is not None and match not in found:
             found.append(match)
+        if match is not None:
+            sides.setdefault(match.name, []).append(side)
     if not found:
         return None
     std = {}
@@ -136,7 +138,11 @@ def recorded_spread(runs: list, records: list) -> dict[str, Any] | None:
         sds = [sd for sd in sds if sd is not None]
         if sds:  # pooled: the root of the mean variance
             std[metric] = math.sqrt(sum(sd * sd for sd in sds) / len(sds))
-    source = " and ".join(f"group {group.name} ({len(group.run_ids)} seeds)" for group in found)
+    source = " and ".join(
+        f"{' and '.join(sides[group.name])}'s configuration: group {group.name} "
+        f"({len(group.run_ids)} seeds)"
+        for group in found
+    )
     return {"source": source, "groups": [group.name for group in found], "std": std}
 
 
