@@ -8,7 +8,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 from mnist_pipeline import cli  # noqa: E402
-from mnist_pipeline.tracking.tracker import REPLICATE_GROUP_TAG  # noqa: E402
+from mnist_pipeline.tracking.groupdiff import REPLICATE_GROUP_TAG  # noqa: E402
 
 BASE = {"train.epochs": "3", "train.learning_rate": "0.001"}
 FAST = {**BASE, "train.learning_rate": "0.003"}

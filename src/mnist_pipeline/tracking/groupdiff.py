@@ -17,8 +17,12 @@ from mnist_pipeline.errors import RunError
 from mnist_pipeline.report.noise import paired, summarize
 from mnist_pipeline.tracking import rundiff
 from mnist_pipeline.tracking.rundiff import HEADLINE_TEST_METRICS, higher_is_better
-from mnist_pipeline.tracking.tracker import REPLICATE_GROUP_TAG, SEED_PARAM
 
+# Replicates: runs of one configuration over seeds share this tag's value (the group's name);
+# each run's seed is its `seed` param. Declared here, not in tracker.py, whose changes make
+# dvc.lock stale (it is a stage dependency); whatever logs replicate runs imports it from here.
+REPLICATE_GROUP_TAG = "replicate_group"
+SEED_PARAM = "seed"
 GROUPS = "replicate groups"  # a diff's `kind` when it compares groups, not two runs
 
 
@@ -163,7 +167,7 @@ def compare_groups(a: Group, b: Group, all_params: bool = False) -> dict[str, An
         "kind": GROUPS,
         "a": _side(a),
         "b": _side(b),
-        "params": rundiff._param_rows(a, b, all_params),
+        "params": rundiff.param_rows(a, b, all_params),  # a Group has params too
         "metrics": metrics,
         "verdict": f"{headline['metric']}: {headline['paired']['verdict']} "
         f"({headline['paired']['why']})",

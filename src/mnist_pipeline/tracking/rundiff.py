@@ -160,7 +160,7 @@ def compare(
 ) -> dict[str, Any]:
     """Params, per-epoch metrics (final and best), test metrics, identity, a verdict, and the
     headline test metrics' differences against `spread` (see `noise_against_spread`)."""
-    params = _param_rows(a, b, all_params)
+    params = param_rows(a, b, all_params)
     identity = _identity(a, b)
     return {
         "a": {"run_id": a.run_id, "label": a.label},
@@ -203,7 +203,7 @@ def noise_against_spread(a: RunRecord, b: RunRecord, spread: dict | None) -> dic
     return {"source": spread["source"], "metrics": rows}
 
 
-def _param_rows(a: RunRecord, b: RunRecord, all_params: bool) -> list[dict[str, Any]]:
+def param_rows(a: RunRecord, b: RunRecord, all_params: bool) -> list[dict[str, Any]]:
     """One row per param that differs (every param with `all_params`), by name."""
     return [
         {

@@ -47,10 +47,6 @@ ARTIFACTS_DIR = "mlartifacts"
 WEIGHTS_TAG = "weights_sha256"
 DATASET_TAG, DATASET_SHA_TAG, COMMIT_TAG = "dataset", "dataset_sha256", "git_commit"
 EXPERIMENT_TAG = "dvc_experiment"
-# Replicates: runs of one configuration over seeds share this tag's value (the group's name);
-# each run's seed is its `seed` param. `mnist-pipeline diff` compares groups by it.
-REPLICATE_GROUP_TAG = "replicate_group"
-SEED_PARAM = "seed"
 DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
 # A tuning trial's run: its Optuna state (COMPLETE, PRUNED, FAIL) and a pruned one's epoch.
 TRIAL_STATE_TAG, PRUNED_AT_TAG = "optuna.state", "optuna.pruned_at_epoch"
