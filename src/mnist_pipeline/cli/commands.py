@@ -34,7 +34,7 @@ def _diff(arguments: argparse.Namespace) -> int:
 
     from mnist_pipeline.params import load_params
     from mnist_pipeline.report.figures import png_bytes
-    from mnist_pipeline.tracking import rundiff
+    from mnist_pipeline.tracking import groupdiff, rundiff
 
     if len(arguments.runs) > 2:
         raise rundiff.RunError(f"at most two runs to compare, got {len(arguments.runs)}")
@@ -42,16 +42,12 @@ def _diff(arguments: argparse.Namespace) -> int:
     references = arguments.runs
     if len(references) == 1:
         references = [*references, "latest"]  # one run: compare it with the newest
-    a, b = rundiff.load_runs(experiment, references)
-    diff = rundiff.compare(a, b, all_params=arguments.all)
-    render = {
-        "table": rundiff.render_text,
-        "markdown": rundiff.render_markdown,
-        "json": rundiff.render_json,
-    }[arguments.format]
-    sys.stdout.write(render(diff))
+    diff, runs = groupdiff.load(experiment, references, all_params=arguments.all)
+    if arguments.plot and runs is None:
+        raise rundiff.RunError("--plot draws two runs' curves: name two runs, not groups")
+    sys.stdout.write(groupdiff.render(diff, arguments.format))
     if arguments.plot:
-        Path(arguments.plot).write_bytes(png_bytes(rundiff.curves_figure(a, b), dpi=100))
+        Path(arguments.plot).write_bytes(png_bytes(rundiff.curves_figure(*runs), dpi=100))
     return 0
 
 
@@ -343,13 +339,14 @@ def _add_diff(commands: argparse._SubParsersAction) -> None:
     diff = commands.add_parser(
         "diff",
         help="what changed between two MLflow runs: params, per-epoch and test metrics, "
-        "data/weights/code identity",
+        "data/weights/code identity, against the seed noise; or between two replicate groups: "
+        "means, intervals, a paired test and a verdict",
     )
     diff.add_argument(
         "runs",
         nargs="*",
         metavar="RUN",
-        help=f"{RUN_REFERENCE} (default: previous latest)",
+        help=f"{RUN_REFERENCE}, or a replicate group's name (default: previous latest)",
     )
     diff.add_argument("--all", action="store_true", help="list every param, not only changes")
     diff.add_argument("--format", choices=("table", "markdown", "json"), default="table")

@@ -189,6 +189,56 @@ def diff_sample() -> str:
     return "```\n" + rundiff.render_text(rundiff.compare(a, b)) + "```\n"
 
 
+# benchmarks/seeds.csv: the reference and `tuned` over seeds 1-5 (test accuracy, loss, F1)
+EXAMPLE_GROUPS = {
+    "reference": {
+        "params": {"train.epochs": "10", "model.hidden_1.units": "128"},
+        "by_seed": {
+            1: (0.9675, 0.1133, 0.9673),
+            2: (0.9668, 0.1084, 0.9663),
+            3: (0.9685, 0.1064, 0.9683),
+            4: (0.9692, 0.1091, 0.9689),
+            5: (0.9646, 0.1225, 0.9644),
+        },
+    },
+    "tuned": {
+        "params": {"train.epochs": "20", "model.hidden_1.units": "256"},
+        "by_seed": {
+            1: (0.9876, 0.0349, 0.9875),
+            2: (0.9880, 0.0367, 0.9879),
+            3: (0.9884, 0.0353, 0.9883),
+            4: (0.9886, 0.0338, 0.9885),
+            5: (0.9872, 0.0371, 0.9871),
+        },
+    },
+}
+
+
+def _example_group(name: str):
+    from mnist_pipeline.tracking import groupdiff
+
+    group = EXAMPLE_GROUPS[name]
+    metrics = groupdiff.HEADLINE_TEST_METRICS
+    return groupdiff.Group(
+        name=name,
+        run_ids=[f"{name[:4]}{seed}" for seed in group["by_seed"]],
+        params=group["params"],
+        uniform=True,
+        by_seed={
+            metric: {seed: values[index] for seed, values in group["by_seed"].items()}
+            for index, metric in enumerate(metrics)
+        },
+    )
+
+
+def group_diff_sample() -> str:
+    """`mnist-pipeline diff reference tuned` on replicate groups of benchmarks/seeds.csv."""
+    from mnist_pipeline.tracking import groupdiff
+
+    diff = groupdiff.compare_groups(_example_group("reference"), _example_group("tuned"))
+    return "```\n" + groupdiff.render(diff, "table") + "```\n"
+
+
 def exps_sample() -> str:
     """`mnist-pipeline exps` at 80 columns: a baseline and two experiments of it."""
     from mnist_pipeline.cli import expshow
@@ -232,6 +282,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "epoch-metrics": epoch_metrics,
     "metric-names": metric_names,
     "diff-sample": diff_sample,
+    "group-diff-sample": group_diff_sample,
     "exps-sample": exps_sample,
     "configs-table": configs_table,
 }

@@ -11,12 +11,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mnist_pipeline.errors import RunError
-from mnist_pipeline.report.evaluation import TEST_METRICS
+from mnist_pipeline.report.evaluation import HEADLINE_METRICS, TEST_METRICS
 from mnist_pipeline.report.history import EPOCH_METRICS
+from mnist_pipeline.report.noise import SPREAD_MULTIPLE
 from mnist_pipeline.tracking.tracker import EXPERIMENT_TAG, WEIGHTS_TAG
 
 IDENTITY_TAGS = {"dataset": "dataset_sha256", "weights": WEIGHTS_TAG, "code": "git_commit"}
 SHORT_ID = 8  # how many characters of a run id people see (and type)
+HEADLINE_TEST_METRICS = tuple(f"test_{name}" for name in HEADLINE_METRICS)
 
 
 @dataclass
@@ -65,7 +67,12 @@ def load_runs(experiment: str, references: list[str]) -> list[RunRecord]:
     from mnist_pipeline.tracking.tracker import open_experiment
 
     client, experiment_id = open_experiment(experiment)
-    ids = resolve(client, experiment_id, references)
+    return fetch_runs(client, experiment_id, trained_runs(client, experiment_id), references)
+
+
+def fetch_runs(client, experiment_id: str, runs: list, references: list[str]) -> list[RunRecord]:
+    """The records of the runs `references` name among `runs` (see `resolve`)."""
+    ids = [_resolve_one(runs, reference) for reference in references or ["previous", "latest"]]
     if len(ids) == 2 and ids[0] == ids[1]:  # `diff latest` with one run: nothing reproduced
         raise RunError(
             f"{references[0]} and {references[1]} are the same run {ids[0][:SHORT_ID]}: name "
@@ -82,16 +89,21 @@ def resolve_one(experiment: str, reference: str) -> str:
     return resolve(client, experiment_id, [reference])[0]
 
 
+def trained_runs(client, experiment_id: str) -> list:
+    """The experiment's runs that trained a model, newest first."""
+    return client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.{WEIGHTS_TAG} != ''",
+        order_by=["attributes.start_time DESC"],
+        max_results=1000,
+    )
+
+
 def resolve(client, experiment_id: str, references: list[str]) -> list[str]:
     """Run ids for `references`, each a full or short run id (a prefix), a run name, a DVC
     experiment name, `latest` or `previous`; none means the two most recent runs, older
     first. An ambiguous reference is an error listing the runs it could mean."""
-    runs = client.search_runs(
-        [experiment_id],
-        filter_string=f"tags.{WEIGHTS_TAG} != ''",  # runs that trained a model
-        order_by=["attributes.start_time DESC"],
-        max_results=1000,
-    )
+    runs = trained_runs(client, experiment_id)
     return [_resolve_one(runs, reference) for reference in references or ["previous", "latest"]]
 
 
@@ -143,9 +155,12 @@ def _delta(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None else b - a
 
 
-def compare(a: RunRecord, b: RunRecord, all_params: bool = False) -> dict[str, Any]:
-    """Params, per-epoch metrics (final and best), test metrics, identity, and a verdict."""
-    params = _param_rows(a, b, all_params)
+def compare(
+    a: RunRecord, b: RunRecord, all_params: bool = False, spread: dict | None = None
+) -> dict[str, Any]:
+    """Params, per-epoch metrics (final and best), test metrics, identity, a verdict, and the
+    headline test metrics' differences against `spread` (see `noise_against_spread`)."""
+    params = param_rows(a, b, all_params)
     identity = _identity(a, b)
     return {
         "a": {"run_id": a.run_id, "label": a.label},
@@ -163,10 +178,32 @@ def compare(a: RunRecord, b: RunRecord, all_params: bool = False) -> dict[str, A
         ],
         "identity": identity,
         "verdict": verdict(identity, [row["param"] for row in params if row["changed"]]),
+        "noise": noise_against_spread(a, b, spread),
     }
 
 
-def _param_rows(a: RunRecord, b: RunRecord, all_params: bool) -> list[dict[str, Any]]:
+def higher_is_better(metric: str) -> bool:
+    return not metric.endswith("loss")
+
+
+def noise_against_spread(a: RunRecord, b: RunRecord, spread: dict | None) -> dict[str, Any]:
+    """Each headline test metric's B - A against the seed spread of its configuration:
+    `spread` is {"source": which replicate group(s), "std": {metric: sd}}, or None when no
+    replicate group of either run's configuration is recorded."""
+    from mnist_pipeline.report.noise import against_spread
+
+    if spread is None:
+        return {"source": None, "metrics": []}
+    rows = []
+    for metric in HEADLINE_TEST_METRICS:
+        delta = _delta(a.metrics.get(metric), b.metrics.get(metric))
+        std = spread["std"].get(metric)
+        judged = against_spread(delta, std, SPREAD_MULTIPLE, higher_is_better(metric))
+        rows.append({"metric": metric, **judged})
+    return {"source": spread["source"], "metrics": rows}
+
+
+def param_rows(a: RunRecord, b: RunRecord, all_params: bool) -> list[dict[str, Any]]:
     """One row per param that differs (every param with `all_params`), by name."""
     return [
         {
@@ -225,6 +262,8 @@ def verdict(identity: dict, changed_params: list[str]) -> str:
 
 # Rendering
 
+Tables = list[tuple[str, list[str], list[list[str]]]]  # (title, header, rows) per table
+
 
 def _number(value: Any) -> str:
     if value is None:
@@ -244,7 +283,7 @@ def _short(value: str | None) -> str:
     return "-" if value is None else value[:12]
 
 
-def sections(diff: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+def sections(diff: dict[str, Any]) -> Tables:
     """(title, header, rows) for each table, shared by the text and markdown renderers."""
     a, b = "A", "B"
     params = [[row["param"], str(row["a"]), str(row["b"])] for row in diff["params"]]
@@ -276,12 +315,35 @@ def sections(diff: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]]
         ),
         ("Test metrics", ["metric", a, b, "delta"], tests),
         ("Identity", ["", a, b, ""], identity),
+        _noise_section(diff["noise"]),
     ]
 
 
-def render_text(diff: dict[str, Any]) -> str:
+def _noise_section(noise: dict[str, Any]) -> tuple[str, list[str], list[list[str]]]:
+    """The headline differences against the recorded seed spread, or a plain 'none recorded'."""
+    if noise["source"] is None:
+        return (
+            "Seed noise: no seed spread recorded for either run's configuration (a replicate "
+            "group with the same params except seed): the differences cannot be told from seed "
+            "noise",
+            [],
+            [],
+        )
+    rows = [
+        [row["metric"], _signed(row["delta"]), _number(row["spread"]), row["verdict"]]
+        for row in noise["metrics"]
+    ]
+    return (
+        f"Seed noise: B - A against the seed spread of {noise['source']}",
+        ["metric", "delta", "seed sd", "verdict"],
+        rows,
+    )
+
+
+def render_text(diff: dict[str, Any], tables: Tables | None = None) -> str:
+    """The diff as aligned tables; `tables` another kind of diff's (default `sections`)."""
     lines = [f"A: {diff['a']['label']}", f"B: {diff['b']['label']}", ""]
-    for title, header, rows in sections(diff):
+    for title, header, rows in sections(diff) if tables is None else tables:
         lines.append(title)
         if rows:
             widths = [
@@ -299,9 +361,11 @@ def render_text(diff: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_markdown(diff: dict[str, Any]) -> str:
-    lines = [f"### Run diff: A `{diff['a']['label']}` vs B `{diff['b']['label']}`", ""]
-    for title, header, rows in sections(diff):
+def render_markdown(diff: dict[str, Any], tables: Tables | None = None) -> str:
+    """The diff as GitHub Markdown tables; `tables` as for `render_text`."""
+    what = "Run diff" if tables is None else "Replicate groups"
+    lines = [f"### {what}: A `{diff['a']['label']}` vs B `{diff['b']['label']}`", ""]
+    for title, header, rows in sections(diff) if tables is None else tables:
         lines += [f"**{title}**", ""]
         if rows:
             lines.append("| " + " | ".join(header) + " |")
