@@ -268,7 +268,7 @@ def _replicate(arguments: argparse.Namespace) -> int:
 
 
 def _config(arguments: argparse.Namespace) -> int:
-    """A named configuration's -S arguments (for `dvc exp run`, the Makefile, seeds.py), or
+    """A named configuration's -S arguments (for `dvc exp run`, the Makefile), or
     the table of them all (docs/better-models.md)."""
     import shlex
 

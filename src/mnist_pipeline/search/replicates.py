@@ -36,6 +36,9 @@ from mnist_pipeline.tracking.studyrun import GROUP_TAG, StudyRun
 # Trial and study user attributes: a seed's test metrics; what the group runs.
 TEST_ATTR, GROUP_ATTR = "test_metrics", "replicate_group"
 HEADLINE = tuple(f"test_{name}" for name in HEADLINE_METRICS)  # the children's metric names
+STATISTICS = ("mean", "std", "ci95_low", "ci95_high")  # spread's keys
+# The parent run's metrics: test_accuracy_mean, ..., test_accuracy_ci95_high, ..., n_seeds.
+GROUP_METRICS = (*(f"{m}_{s}" for m in HEADLINE for s in STATISTICS), "n_seeds")
 OBJECTIVE = "val_loss"  # what Optuna records per trial (the seeds are not optimised)
 SEED_MAX = 2**32 - 1  # numpy's and Keras's seeds are 32-bit
 SEEDS_PATTERN = re.compile(r"(\d+)(?:-(\d+))?")
