@@ -70,27 +70,37 @@ tuned-fashion: CONFIG = tuned-fashion
 tuned tuned-fashion: setup
 	$(call run_config,$(NAME),$(CONFIG),$(ARGS))
 
-# The seed spread of configurations of configs.yaml: one `dvc exp run --temp` per seed and
-# configuration, then benchmarks/seeds.csv and benchmarks/seeds.md (the table in docs/better-models.md).
-# seeds-fashion: the same on Fashion-MNIST (offline: MNIST_PIPELINE_MIRROR at its IDX files).
-SEEDS ?= 1 2 3 4 5
-seeds: setup
-	python benchmarks/seeds.py --seeds $(SEEDS) --config reference tuned
+# $(1) run by WORKERS `mnist-pipeline` processes at once (one Optuna study: they share its
+# trials), each line of output marked with its worker; fails if any failed.
+WORKERS ?= 2
+define workers
+(pids=""; for i in $$(seq $(WORKERS)); do \
+	(mnist-pipeline $(1) 2>&1 | sed -u "s/^/[worker $$i] /"; exit $${PIPESTATUS[0]}) & \
+	pids="$$pids $$!"; done; \
+status=0; for pid in $$pids; do wait $$pid || status=1; done; exit $$status)
+endef
 
-seeds-fashion: setup
-	python benchmarks/seeds.py --seeds $(SEEDS) --config reference-fashion tuned-fashion
+# The seed spread of configurations of configs.yaml (docs/better-models.md "Seed spread"): a
+# replicate group per configuration (`mnist-pipeline replicate`), WORKERS workers sharing its
+# seeds; each seed a DVC experiment <group>-seed<k>, each group an MLflow parent run whose
+# metrics are each test metric's mean, sd and 95% interval. A rerun resumes the groups of this
+# commit; more seeds extend them. seeds-fashion: the same on Fashion-MNIST (offline:
+# MNIST_PIPELINE_MIRROR at its IDX files).
+#   make seeds SEEDS=1-8     make seeds SEED_CONFIGS=tuned-large WORKERS=1
+SEEDS ?= 1-5
+SEED_CONFIGS ?= reference tuned
+seeds-fashion: SEED_CONFIGS = reference-fashion tuned-fashion
+seeds seeds-fashion: setup
+	@for config in $(SEED_CONFIGS); do \
+		$(call workers,replicate $$config --seeds $(SEEDS)) || exit 1; done
 
 # The hyperparameter search of search.yaml (docs/hyperparameter-search.md): WORKERS workers
-# of one Optuna study on this machine, each line of output marked with its worker; more
-# machines join with `mnist-pipeline tune` against the same storage. Exit 1 if any failed.
+# of one Optuna study on this machine; more machines join with `mnist-pipeline tune`
+# against the same storage. Exit 1 if any failed.
 #   make tune WORKERS=1 TUNE_ARGS='--storage postgresql+psycopg2://...'
-WORKERS ?= 2
 TUNE_ARGS ?=
 tune: setup
-	@pids=""; for i in $$(seq $(WORKERS)); do \
-		(mnist-pipeline tune $(TUNE_ARGS) 2>&1 | sed -u "s/^/[worker $$i] /"; exit $${PIPESTATUS[0]}) & \
-		pids="$$pids $$!"; done; \
-	status=0; for pid in $$pids; do wait $$pid || status=1; done; exit $$status
+	@$(call workers,tune $(TUNE_ARGS))
 
 # Side-by-side timings against the plain-script notebook; writes BENCHMARKS.md.
 bench: setup

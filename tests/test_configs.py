@@ -179,34 +179,13 @@ def test_make_tuned_stops_on_an_unknown_configuration():
     "target, names",
     [("seeds", ["reference", "tuned"]), ("seeds-fashion", ["reference-fashion", "tuned-fashion"])],
 )
-def test_make_seeds_passes_configuration_names(target, names):
-    result = _make_dry_run(target)
+def test_make_seeds_runs_a_replicate_group_per_configuration(target, names):
+    result = _make_dry_run(target, "SEEDS=1-3")
     assert result.returncode == 0, result.stderr
-    (line,) = [line for line in result.stdout.splitlines() if "benchmarks/seeds.py" in line]
-    words = shlex.split(line)
-    assert words[words.index("--config") + 1 :] == names
+    (line,) = [line for line in result.stdout.splitlines() if line.startswith("for config in")]
+    assert line.split(";")[0] == f"for config in {' '.join(names)}"
+    assert "mnist-pipeline replicate $config --seeds 1-3 2>&1" in result.stdout
     assert set(names) <= set(_project_configs())
-
-
-def test_seeds_script_reads_the_overrides_from_the_file_and_refuses_an_unknown_name():
-    seeds = _benchmark("seeds")
-    overrides = seeds.config_overrides(["reference", "tuned"])
-    assert overrides == {
-        "reference": [],
-        "tuned": searchfile.set_params(_project_configs()["tuned"]),
-    }
-    before = (ROOT / "benchmarks" / "seeds.csv").read_bytes()
-    result = subprocess.run(
-        [sys.executable, "benchmarks/seeds.py", "--seeds", "1", "--config", "tuned", "nope"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert result.stderr.startswith("seeds.py: no configuration 'nope' in configs.yaml")
-    assert result.stderr.count("\n") == 1 and "$ dvc" not in result.stdout  # nothing ran
-    assert (ROOT / "benchmarks" / "seeds.csv").read_bytes() == before
 
 
 def _benchmark(name: str):

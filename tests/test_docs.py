@@ -13,6 +13,7 @@ from pathlib import Path
 from mnist_pipeline.cli import docs
 from mnist_pipeline.data import datasets
 from mnist_pipeline.report import evaluation
+from mnist_pipeline.search import replicates
 from mnist_pipeline.tracking import rundiff
 
 from conftest import ROOT
@@ -135,6 +136,7 @@ def documentation_text() -> str:
 def test_every_metric_name_the_docs_spell_is_one_the_code_defines():
     known = {*evaluation.TEST_METRICS, *(f"test.{name}" for name in evaluation.HEADLINE_METRICS)}
     known |= set(datasets.PARTS)  # a dataset's files: test_images, test_labels
+    known |= set(replicates.GROUP_METRICS)  # a replicate group's parent run
     # test_x / test.x, but not test files (tests/test_team.py) or test ids (test_x::y)
     spelled = set(re.findall(r"(?<![\w/.])test[._][a-z0-9_]+\b(?!\.py|::)", documentation_text()))
     assert spelled - known == set()

@@ -266,7 +266,7 @@ def test_any_tune_call_ends_a_parent_whose_workers_are_all_gone(tmp_path, mlflow
     searchfile.suggest(running, spec)
     running.set_user_attr(tuning.WORKER_ATTR, dead)
     client = mlflow.MlflowClient()
-    live_tag, live_start = tuning._worker_record()  # this process: alive
+    live_tag, live_start = tuning.worker_record()  # this process: alive
     workers = {tuning.WORKER_TAG + dead: "1", live_tag: live_start}
     parent = client.create_run(mlflow_experiment, tags=workers).info.run_id
 

@@ -8,7 +8,7 @@ import pytest
 mlflow = pytest.importorskip("mlflow")
 
 from mnist_pipeline import cli  # noqa: E402
-from mnist_pipeline.tracking.groupdiff import REPLICATE_GROUP_TAG  # noqa: E402
+from mnist_pipeline.tracking.studyrun import GROUP_TAG  # noqa: E402
 
 BASE = {"train.epochs": "3", "train.learning_rate": "0.001"}
 FAST = {**BASE, "train.learning_rate": "0.003"}
@@ -21,7 +21,7 @@ def plant(experiment_id, params, seed, accuracy, group=None, name=None):
     """A trained run as the pipeline logs it, as far as diff reads it."""
     tags = {"weights_sha256": f"w{seed}-{accuracy}", "dataset_sha256": "d" * 64}
     if group:
-        tags[REPLICATE_GROUP_TAG] = group
+        tags[GROUP_TAG] = group
     with mlflow.start_run(experiment_id=experiment_id, run_name=name or f"{group}-{seed}") as run:
         mlflow.log_params({**params, "seed": str(seed)})
         mlflow.set_tags(tags)

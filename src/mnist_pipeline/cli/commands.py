@@ -213,17 +213,21 @@ def ui_environment() -> dict[str, str]:
     return {**os.environ, "PYTHONWARNINGS": warnings}
 
 
-def _tune(arguments: argparse.Namespace) -> int:
+def _interruptible() -> None:
+    """Ctrl-C and SIGTERM stop a worker's trial too. SIGINT is set even though it is Python's
+    default: started in the background by a script, the worker inherits it ignored, and so
+    would the trial's DVC, which it stops with SIGINT (a handler resets to default on exec)."""
     import signal
 
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.default_int_handler)
+
+
+def _tune(arguments: argparse.Namespace) -> int:
     from mnist_pipeline.errors import PipelineError
     from mnist_pipeline.search import tuning
 
-    # Ctrl-C and SIGTERM stop the trial too. SIGINT is set even though it is Python's
-    # default: started in the background by a script, the worker inherits it ignored, and so
-    # would the trial's DVC, which it stops with SIGINT (a handler resets to default on exec).
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.default_int_handler)
+    _interruptible()
     trials = _trials(arguments.trials)
     if arguments.publish and not arguments.best:
         raise PipelineError("--publish goes with --best: it registers the best trial's model")
@@ -241,8 +245,26 @@ def _tune(arguments: argparse.Namespace) -> int:
         return 130
 
 
+def _replicate(arguments: argparse.Namespace) -> int:
+    from mnist_pipeline.search import replicates
+
+    _interruptible()
+    seeds = replicates.parse_seeds(arguments.seeds)
+    try:
+        return replicates.replicate(
+            arguments.config, seeds, arguments.group, arguments.storage, arguments.push
+        )
+    except KeyboardInterrupt:
+        print(
+            "mnist-pipeline replicate: interrupted; the seed is marked failed, run the same "
+            "command again to resume the group",
+            file=sys.stderr,
+        )
+        return 130
+
+
 def _config(arguments: argparse.Namespace) -> int:
-    """A named configuration's -S arguments (for `dvc exp run`, the Makefile, seeds.py), or
+    """A named configuration's -S arguments (for `dvc exp run`, the Makefile), or
     the table of them all (docs/better-models.md)."""
     import shlex
 
@@ -498,6 +520,41 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
     tune.set_defaults(handler=_tune)
 
 
+def _add_replicate(commands: argparse._SubParsersAction) -> None:
+    replicate = commands.add_parser(
+        "replicate",
+        help="run a configuration over several seeds (each a DVC experiment and an MLflow run "
+        "under the group's run, whose metrics are each test metric's mean, sd and 95%% "
+        "interval); start it on several machines to share the seeds",
+    )
+    replicate.add_argument(
+        "config",
+        nargs="?",
+        help="a configuration of configs.yaml (default: the workspace's params.yaml)",
+    )
+    replicate.add_argument(
+        "--seeds",
+        nargs="+",
+        default=["1-5"],
+        metavar="SEEDS",
+        help="the seeds: 1-5, 1,3,8 or 1 2 3 (default: 1-5); a rerun with more extends the group",
+    )
+    replicate.add_argument(
+        "--group",
+        help="the group's name (default: CONFIG-<commit>, or workspace-<commit>): its MLflow "
+        "tag replicate_group, its DVC experiments GROUP-seed<k>",
+    )
+    replicate.add_argument(
+        "--storage",
+        metavar="URL",
+        help="the group's study database, shared by all its workers (as for tune)",
+    )
+    replicate.add_argument(
+        "--push", metavar="REMOTE", help="`dvc exp push` each seed's experiment to this git remote"
+    )
+    replicate.set_defaults(handler=_replicate)
+
+
 def _add_ui(commands: argparse._SubParsersAction) -> None:
     ui = commands.add_parser(
         "ui",
@@ -522,6 +579,7 @@ SUB_COMMANDS = (
     _add_config,
     _add_docs,
     _add_tune,
+    _add_replicate,
     _add_ui,
 )
 

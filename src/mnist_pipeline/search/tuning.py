@@ -199,14 +199,21 @@ def open_study(spec: searchfile.Search, storage, url: str, create: bool = True):
     )
 
 
-def join(study, created: bool, spec: searchfile.Search, experiment: str, url: str) -> StudyRun:
+def join(
+    study,
+    created: bool,
+    spec: searchfile.Search,
+    experiment: str,
+    url: str,
+    create_parent: Callable[[str, searchfile.Search, str], StudyRun] | None = None,
+) -> StudyRun:
     """The study's MLflow parent run. The worker that created the study records the
-    search and creates the parent; the others wait for it and check that their search file
-    is the study's."""
+    search and creates the parent (`create_parent`: a search's by default); the others wait
+    for it and check that their search file is the study's."""
     recorded = study.user_attrs
     if created:
         study.set_user_attr(SEARCH_ATTR, spec.as_dict())
-        parent = _create_parent(experiment, spec, url)
+        parent = (create_parent or _create_parent)(experiment, spec, url)
         study.set_user_attr(PARENT_ATTR, parent.id)
         return parent
     deadline = time.monotonic() + 120  # the creating worker is between two database writes
@@ -230,7 +237,7 @@ def join(study, created: bool, spec: searchfile.Search, experiment: str, url: st
 
 
 def _create_parent(experiment: str, spec: searchfile.Search, url: str) -> StudyRun:
-    worker_tag, started = _worker_record()  # at creation: the parent never runs without one
+    worker_tag, started = worker_record()  # at creation: the parent never runs without one
     return StudyRun.create(
         experiment,
         f"study {spec.study}",
@@ -279,31 +286,42 @@ def tune(
             "repository with at least one commit"
         )
     url = storage_url(storage)
+    worker = work(Worker(spec, url, root, push, out), params.tracking.experiment)
+    out(best_report(spec, url, worker.study))
+    return 0
+
+
+def work(worker: Worker, experiment: str) -> Worker:
+    """The worker joins its study (creating it, and its parent run, when it is new) and runs
+    trials until the study is done; the parent run ends when the last worker leaves. Used by
+    `tune` and by `replicate` (replicates.py), each with its own Worker."""
+    spec, url, out = worker.spec, worker.url, worker.out
     _quiet_optuna()
     _quiet_heartbeat(url)
-    store = open_storage(url)  # first: an unreachable database stops the worker here
-    experiment = params.tracking.experiment
+    worker.store = open_storage(url)  # first: an unreachable database stops the worker here
     tracker.connect(experiment)  # an unreachable tracking server stops it here
-    study, created = open_study(spec, store, url)
-    worker = Worker(spec, url, store, study, root, push, out)
+    worker.study, created = open_study(spec, worker.store, url)
     status = "KILLED"
     try:
         with trial.storage_errors(url):
-            worker.parent = join(study, created, spec, experiment, url)
+            worker.check_study(created)
+            worker.parent = join(worker.study, created, spec, experiment, url, worker.create_parent)
             out(
                 f"study {spec.study} ({trial.masked(url)}): worker {worker.name} joins; "
                 f"MLflow parent run {worker.parent.id[:8]}"
             )
-            for line in end_dead_workers(study, store, spec, worker.parent):
+            dead = end_dead_workers(
+                worker.study, worker.store, spec, worker.parent, worker.publish_state
+            )
+            for line in dead:
                 out(line)
-            worker.parent.set_tags(dict([_worker_record()]))
+            worker.parent.set_tags(dict([worker_record()]))
             worker.parent.resume()
             status = worker.run()
     finally:
         if worker.parent:
             worker.close_parent(status)
-    out(best_report(spec, url, study))
-    return 0
+    return worker
 
 
 def best(
@@ -341,19 +359,26 @@ def best(
         out(registry.publish_run_id(run_id, params.registry).message)
 
 
-def _worker_record() -> tuple[str, str]:
+def worker_record() -> tuple[str, str]:
     """This worker's record on the parent run while it works: (tag, process start)."""
     owner = tracker.owner_tags()
     name = f"{owner[tracker.HOST_TAG]}:{owner[tracker.PID_TAG]}"
     return WORKER_TAG + name, owner[tracker.PROCESS_START_TAG]
 
 
-def end_dead_workers(study, storage, spec: searchfile.Search, parent: StudyRun) -> list[str]:
+def end_dead_workers(
+    study,
+    storage,
+    spec: searchfile.Search,
+    parent: StudyRun,
+    publish_state: Callable[[StudyRun], None] | None = None,
+) -> list[str]:
     """Workers recorded on the parent run whose process is gone (SIGKILL, out of memory):
     their running trials failed now and queued again (as the heartbeat would after
     GRACE_SECONDS), their records removed; a RUNNING parent with no worker left is ended
     KILLED, its trial counts updated. Workers on other hosts cannot be checked here (as
-    tracker.end_dead_runs): their trials wait for the heartbeat. Returns what was done."""
+    tracker.end_dead_runs): their trials wait for the heartbeat. `publish_state`: how the
+    parent shows the study's state (a search's by default). Returns what was done."""
     import optuna
     from optuna.trial import TrialState
 
@@ -381,7 +406,10 @@ def end_dead_workers(study, storage, spec: searchfile.Search, parent: StudyRun) 
     for worker in dead:
         parent.remove_tag(WORKER_TAG + worker)  # or another process did
     if parent.status == "RUNNING" and set(workers) <= dead:
-        publish(study, spec, parent)
+        if publish_state:
+            publish_state(parent)
+        else:
+            publish(study, spec, parent)
         parent.end("KILLED")
         lines.append(
             f"MLflow parent run {parent.id[:8]}: every worker of the study is gone: KILLED"
@@ -410,11 +438,11 @@ def _fail(storage, trial_id: int) -> bool:
 class Worker:
     """One worker's loop over trials, and what it records of each."""
 
-    def __init__(self, spec, url, store, study, root: Path, push, out):
-        self.spec, self.url, self.store, self.study = spec, url, store, study
+    def __init__(self, spec, url, root: Path, push, out):
+        self.spec, self.url, self.store, self.study = spec, url, None, None
         self.root, self.push, self.out = root, push, out
         self.parent: StudyRun | None = None
-        self.name = _worker_record()[0].removeprefix(WORKER_TAG)  # host:pid
+        self.name = worker_record()[0].removeprefix(WORKER_TAG)  # host:pid
         self.failures = 0
 
     def run(self) -> str:
@@ -509,7 +537,7 @@ class Worker:
     def _claim(self, optuna_trial) -> tuple[str, str]:
         """The trial's DVC experiment name and commit, recorded on the trial with this worker;
         StudyError when that experiment exists already (an earlier study of the same name)."""
-        name = f"{self.spec.study}-{optuna_trial.number}"
+        name = self.experiment_name(optuna_trial)
         commit = tracker.git("rev-parse", "HEAD")
         if tracker.git("rev-parse", "--verify", "--quiet", experiment_ref(commit, name)):
             raise StudyError(
@@ -524,6 +552,24 @@ class Worker:
         ):
             optuna_trial.set_user_attr(key, value)
         return name, commit
+
+    def experiment_name(self, optuna_trial) -> str:
+        return f"{self.spec.study}-{optuna_trial.number}"
+
+    def check_study(self, created: bool) -> None:
+        """Before joining: nothing to check for a search (join compares the search files)."""
+
+    def create_parent(self, experiment: str, spec: searchfile.Search, url: str) -> StudyRun:
+        return _create_parent(experiment, spec, url)
+
+    def publish_state(self, parent: StudyRun, finished=None) -> None:
+        """The study as its parent run shows it, after trial `finished` (a FrozenTrial) if
+        given: the trial's objective value, the best trial, figures (`publish`)."""
+        from optuna.trial import TrialState
+
+        if finished is not None and finished.state == TrialState.COMPLETE:
+            parent.log_metric(self.spec.objective, finished.value, step=finished.number)
+        publish(self.study, self.spec, parent, finished.number if finished else None)
 
     def _failed(self, optuna_trial, link: trial.TrialLink, what: str, log: Path) -> None:
         """The trial's run stopped: pruned (its train stage recorded the epoch), else failed."""
@@ -575,8 +621,8 @@ class Worker:
                 raise
 
     def summarize(self, study, frozen) -> None:
-        """After each of this worker's trials: the parent run's trial metric, best trial,
-        figures and table (every worker writes the same, from the study's state)."""
+        """After each of this worker's trials: its line, its run's Optuna state, and the
+        study's state on the parent run (publish_state: every worker writes the same)."""
         from optuna.trial import TrialState
 
         if frozen.state == TrialState.PRUNED:
@@ -585,18 +631,16 @@ class Worker:
             )
         elif frozen.state == TrialState.FAIL and not frozen.user_attrs.get(SURPLUS_ATTR):
             self.out(f"trial {frozen.number}: failed: {frozen.user_attrs.get(ERROR_ATTR, '?')}")
-        if frozen.state == TrialState.COMPLETE:
-            self.parent.log_metric(self.spec.objective, frozen.value, step=frozen.number)
         if frozen.user_attrs.get(trial.RUN_ATTR):  # the run's own state may be FINISHED
             tag_run(frozen.user_attrs[trial.RUN_ATTR], tracker.TRIAL_STATE_TAG, frozen.state.name)
-        publish(study, self.spec, self.parent, frozen.number)
+        self.publish_state(self.parent, frozen)
 
     def close_parent(self, status: str) -> None:
         """End the parent run when no trial of the study runs any more (the last worker out
         does it); FINISHED when the study has all its trials. A resumed study reopens it."""
         from optuna.trial import TrialState
 
-        self.parent.remove_tag(_worker_record()[0])  # or the server is gone
+        self.parent.remove_tag(worker_record()[0])  # or the server is gone
         try:
             running = self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
         except Exception:  # the storage is gone: every worker stops, nothing runs any more

@@ -2,7 +2,7 @@
 a pair of single runs judged against the recorded seed spread of their configuration.
 
 A replicate group is the trained runs of one experiment that carry the same
-`REPLICATE_GROUP_TAG` value, one per seed (the `seed` param; a seed run again counts once, its
+`GROUP_TAG` value, one per seed (the `seed` param; a seed run again counts once, its
 newest run). A reference that names a group's tag value means the group; anything else is
 a run as `rundiff.resolve` finds it. The statistics are report/noise.py's.
 """
@@ -17,11 +17,8 @@ from mnist_pipeline.errors import RunError
 from mnist_pipeline.report.noise import paired, summarize
 from mnist_pipeline.tracking import rundiff
 from mnist_pipeline.tracking.rundiff import HEADLINE_TEST_METRICS, higher_is_better
+from mnist_pipeline.tracking.studyrun import GROUP_TAG
 
-# Replicates: runs of one configuration over seeds share this tag's value (the group's name);
-# each run's seed is its `seed` param. Declared here, not in tracker.py, whose changes make
-# dvc.lock stale (it is a stage dependency); whatever logs replicate runs imports it from here.
-REPLICATE_GROUP_TAG = "replicate_group"
 SEED_PARAM = "seed"
 GROUPS = "replicate groups"  # a diff's `kind` when it compares groups, not two runs
 
@@ -50,9 +47,7 @@ def configuration(params: dict[str, str]) -> dict[str, str]:
 
 
 def group_names(runs: list) -> set[str]:
-    return {
-        run.data.tags[REPLICATE_GROUP_TAG] for run in runs if run.data.tags.get(REPLICATE_GROUP_TAG)
-    }
+    return {run.data.tags[GROUP_TAG] for run in runs if run.data.tags.get(GROUP_TAG)}
 
 
 def _seed(run) -> int:
@@ -62,7 +57,7 @@ def _seed(run) -> int:
     except (TypeError, ValueError):
         raise RunError(
             f"run {run.info.run_id[: rundiff.SHORT_ID]} of replicate group "
-            f"{run.data.tags[REPLICATE_GROUP_TAG]!r} has no integer {SEED_PARAM!r} param "
+            f"{run.data.tags[GROUP_TAG]!r} has no integer {SEED_PARAM!r} param "
             f"({value!r})"
         ) from None
 
@@ -71,7 +66,7 @@ def group_of(runs: list, name: str) -> Group | None:
     """The group `name` among `runs` (newest first: a seed's newest run counts), or None."""
     chosen: dict[int, Any] = {}
     for run in runs:
-        if run.data.tags.get(REPLICATE_GROUP_TAG) == name:
+        if run.data.tags.get(GROUP_TAG) == name:
             chosen.setdefault(_seed(run), run)
     if not chosen:
         return None

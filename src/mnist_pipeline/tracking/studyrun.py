@@ -12,6 +12,10 @@ from typing import Any
 from mnist_pipeline.errors import StudyError
 from mnist_pipeline.tracking import tracker
 
+# On a replicate group's parent run and on each of its seeds' runs (search/replicates.py):
+# the group's name. Comparisons of groups (`mnist-pipeline diff`) find a group's runs by it.
+GROUP_TAG = "replicate_group"
+
 
 class StudyRun:
     """A study's parent run in the experiment `connect` opened."""
@@ -89,3 +93,10 @@ def tag_run(run_id: str, key: str, value: str) -> None:
     import mlflow
 
     mlflow.MlflowClient().set_tag(run_id, key, value)
+
+
+def run_metrics(run_id: str) -> dict[str, float]:
+    """A run's metrics (each one's latest value), by id."""
+    import mlflow
+
+    return dict(mlflow.MlflowClient().get_run(run_id).data.metrics)
