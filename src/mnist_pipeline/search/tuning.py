@@ -598,12 +598,14 @@ class Worker:
 
     def _dvc(self, arguments: list[str], log: Path, env: dict, append: bool = False) -> int:
         """Run DVC with this interpreter's environment first on PATH (the stages' `python`),
-        in its own process group: an interrupt of the worker stops it, stage included."""
+        in its own process group: an interrupt of the worker stops it, stage included.
+        `--wait-for-lock`: workers on one machine share the repository, and DVC's own lock
+        gives up after 3 s, which two `dvc exp run` starting together exceed under load."""
         log.parent.mkdir(parents=True, exist_ok=True)
         path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
         with open(log, "a" if append else "w") as output:
             process = subprocess.Popen(
-                [sys.executable, "-m", "dvc", *arguments],
+                [sys.executable, "-m", "dvc", "--wait-for-lock", *arguments],
                 cwd=self.root,
                 env={**os.environ, "PATH": path, **env},
                 stdout=output,
