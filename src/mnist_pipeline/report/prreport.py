@@ -103,7 +103,7 @@ def metrics_section(
     verdict; `spread` is {metric: sd over seeds} (`test.accuracy` keys), or None with
     `spread_source` saying why there is none."""
     rows = []
-    for name, change in metrics_diff.items():
+    for name, change in sorted(metrics_diff.items()):
         old, new = change.get("old"), change.get("new")
         numeric = all(isinstance(v, int | float) for v in (old, new))
         delta = new - old if numeric else None
