@@ -53,8 +53,10 @@ def report(**changes) -> Report:
 
 def test_changed_params_are_listed_with_both_values_and_pipes_escaped():
     text = "\n".join(prreport.params_section(PARAMS))
-    assert "| `train.epochs` | 10 | 12 |" in text
+    assert "| `train.epochs` | `10` | `12` |" in text
     assert "`model.a\\|b`" in text
+    added = "\n".join(prreport.params_section({"params.yaml": {"x": {"old": None, "new": []}}}))
+    assert "| `x` | - | `[]` |" in added
     assert prreport.params_section({}) == ["## Params that changed", "", "No param changed.", ""]
 
 
@@ -72,6 +74,10 @@ def test_each_metric_change_is_judged_against_the_seed_spread():
     )
     assert "| `test.macro_f1` | 0.9692 | 0.9692 | +0.0000 | - | no change |" in text
     assert "Seed spread from group g" in text
+    tiny = "\n".join(
+        prreport.metrics_section({"test.loss": {"old": 0.11, "new": 0.11 - 1e-9}}, None, "")
+    )
+    assert "| `test.loss` | 0.1100 | 0.1100 | -1.0e-09 | - | single-seed difference |" in tiny
     worse = prreport.metric_verdict(0.05, 0.01, higher=False)
     assert worse.startswith("base better: beyond the seed spread (5.0 sd")
 
@@ -127,7 +133,7 @@ def test_the_page_renders_as_github_markdown_tables_images_and_no_html():
     inline = [child for t in tokens if t.children for child in t.children]
     assert not [t for t in inline if t.type.startswith("html")]
     html = parser.render(text)
-    # params, metrics, checks, environment, and the base and workspace image of loss.png
-    assert html.count("<table>") == 6
+    # params, metrics, checks, environment, and loss.png's base and workspace side by side
+    assert html.count("<table>") == 5
     assert re.findall(r'<img src="([^"]+)"', html) == ["base-loss.png", "workspace-loss.png"]
     assert "<td><code>test.accuracy</code></td>" in html

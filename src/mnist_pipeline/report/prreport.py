@@ -4,7 +4,7 @@ What changed between a base revision and the workspace, each part from plain val
 gathering is cli/prreport.py's): the params, the headline metrics judged against the seed
 spread of the configuration (noise.against_spread), whether the pipeline reproduces byte for
 byte (what `check-repro` recorded) and in which environment, and the figures that changed,
-base above workspace. Plain GitHub Markdown, no HTML, so it renders in a PR comment and a job
+base beside workspace. Plain GitHub Markdown, no HTML, so it renders in a PR comment and a job
 summary alike; images are links to PNG files beside the page.
 """
 
@@ -55,13 +55,18 @@ def table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> list[str]:
     return lines
 
 
+def _param(value: Any) -> str:
+    """A param's value; "-" where the revision lacks it (DVC gives None)."""
+    return "-" if value is None else f"`{value}`"
+
+
 def params_section(params_diff: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> list[str]:
     """`dvc params diff`'s {file: {param: {old, new}}} as one table; a sentence if none."""
     rows = [
         [
             f"`{name}`" if file == "params.yaml" else f"`{file}: {name}`",
-            change.get("old"),
-            change.get("new"),
+            _param(change.get("old")),
+            _param(change.get("new")),
         ]
         for file, changes in sorted(params_diff.items())
         for name, change in sorted(changes.items())
@@ -91,6 +96,8 @@ def metric_verdict(delta: float | None, spread: float | None, higher: bool) -> s
 def _number(value: Any, signed: bool = False) -> str:
     if not isinstance(value, int | float) or isinstance(value, bool):
         return "-" if value is None else str(value)
+    if value != 0 and abs(value) < 5e-5:  # a change in the last digits: not shown as 0
+        return f"{value:+.1e}" if signed else f"{value:.1e}"
     return f"{value:+.4f}" if signed else f"{value:.4f}"
 
 
@@ -173,23 +180,19 @@ def repro_section(
 
 
 def figures_section(figures: Sequence[Figure], base: str, images_note: str) -> list[str]:
-    """Each changed figure's base and workspace images, one under the other (full width, as
-    they are wide), then the unchanged ones and the ones without a base, listed."""
+    """Each changed figure's base and workspace images side by side (one table row, so a
+    difference is seen at a glance), then the unchanged ones and those without a base."""
     lines = ["## Figures", ""]
     if images_note:
         lines += [images_note, ""]
     changed = [figure for figure in figures if figure.status == CHANGED]
     for figure in changed:
-        lines += [
-            f"### `{figure.path}` changed",
-            "",
-            *table([f"base `{base}`"], [[f"![{figure.path} at {base}]({figure.base_image})"]]),
-            "",
-            *table(
-                ["workspace"], [[f"![{figure.path} in the workspace]({figure.workspace_image})"]]
-            ),
-            "",
+        images = [
+            f"![{figure.path} at {base}]({figure.base_image})",
+            f"![{figure.path} in the workspace]({figure.workspace_image})",
         ]
+        lines += [f"### `{figure.path}` changed", ""]
+        lines += [*table([f"base `{base}`", "workspace"], [images]), ""]
     if not changed:
         lines += ["No figure changed.", ""]
     for status in (UNCHANGED, NEW, REMOVED, BASE_UNAVAILABLE):

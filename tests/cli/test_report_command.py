@@ -117,7 +117,7 @@ def test_the_report_shows_what_changed_since_the_base(project, monkeypatch, caps
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'absent' / 'mlflow.db'}")
     code, text = report(project, monkeypatch, "--base", "HEAD")
     assert code == 0, capsys.readouterr().err
-    assert "| `train.epochs` | 10 | 12 |" in text
+    assert "| `train.epochs` | `10` | `12` |" in text
     assert "| `test.accuracy` | 0.9694 | 0.9750 | +0.0056 | - | single-seed difference |" in text
     assert "no recorded seed spread for this configuration: the change is a single-seed" in text
     assert "Byte-identical outputs on rerun: **not checked**" in text
