@@ -51,6 +51,17 @@ def _diff(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def _report(arguments: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mnist_pipeline.cli import prreport
+
+    root = Path.cwd()
+    out = Path(arguments.out) if arguments.out else root / prreport.DEFAULT_OUT
+    print(prreport.write_report(root, arguments.base, out, arguments.images_note))
+    return 0
+
+
 def _exps(arguments: argparse.Namespace) -> int:
     import shutil
 
@@ -377,6 +388,30 @@ def _add_diff(commands: argparse._SubParsersAction) -> None:
     diff.set_defaults(handler=_diff)
 
 
+def _add_report(commands: argparse._SubParsersAction) -> None:
+    report = commands.add_parser(
+        "report",
+        help="a pull request's report in Markdown: params and headline metrics changed since "
+        "REV (against the seed spread), check-repro's verdict, the environment, the figures "
+        "that changed",
+    )
+    report.add_argument(
+        "--base", required=True, metavar="REV", help="the git revision to compare with"
+    )
+    report.add_argument(
+        "--out",
+        metavar="DIR",
+        help="where report.md and the images it links go (default: reports/pr)",
+    )
+    report.add_argument(
+        "--images-note",
+        default="",
+        metavar="TEXT",
+        help="a line above the figures, e.g. where CI uploaded the images",
+    )
+    report.set_defaults(handler=_report)
+
+
 def _add_exps(commands: argparse._SubParsersAction) -> None:
     exps = commands.add_parser(
         "exps",
@@ -572,6 +607,7 @@ SUB_COMMANDS = (
     _add_scratch,
     _add_check_repro,
     _add_diff,
+    _add_report,
     _add_exps,
     _add_predict,
     _add_publish,

@@ -4,13 +4,19 @@ Runs the pipeline from clean in a temporary clone of the current commit, then ag
 `--force`, and requires byte-identical outputs (by the hashes DVC records in `dvc.lock`);
 then a no-op rerun, training on one core, the committed metrics, and the experiment
 workflow (`dvc exp run`, `dvc exp show`, `dvc params diff`, `dvc metrics diff`).
-Prints one line per check and exits non-zero if any failed.
+Prints one line per check and exits non-zero if any failed; records the results, the commit
+and the environment in RESULT_FILE of the repository, for `mnist-pipeline report`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
+import hashlib
+import importlib.metadata
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -26,6 +32,9 @@ from mnist_pipeline.data.download import MIRROR_VARIABLE
 from mnist_pipeline.paths import METRICS, WEIGHTS
 
 UP_TO_DATE = "Data and pipelines are up to date."
+# check-repro's last result in the repository it checked (git-ignored): what `report` reads.
+RESULT_FILE = "reports/repro/check-repro.json"
+FINGERPRINT_PACKAGES = ("tensorflow", "keras", "numpy", "mlflow", "dvc")
 
 
 class ReproCheckError(Exception):
@@ -231,6 +240,41 @@ def environment() -> dict[str, str]:
     return env
 
 
+def fingerprint(root: Path) -> dict[str, str]:
+    """What the outputs' bytes depend on besides the code and data: the interpreter, the
+    platform, the numeric libraries' and tools' versions, and the locked environment."""
+    versions = {}
+    for package in FINGERPRINT_PACKAGES:
+        try:
+            versions[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            versions[package] = "not installed"
+    lock = root / "uv.lock"
+    return {
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        **versions,
+        "uv.lock sha256": hashlib.sha256(lock.read_bytes()).hexdigest()
+        if lock.is_file()
+        else "none",
+    }
+
+
+def write_result(repository: Path, commit: str, results: list[Result]) -> Path:
+    """check-repro's results as JSON in the repository's RESULT_FILE; its path."""
+    record = {
+        "commit": commit,
+        "finished": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "passed": all(result.passed for result in results),
+        "checks": [dataclasses.asdict(result) for result in results],
+        "fingerprint": fingerprint(repository),
+    }
+    path = repository / RESULT_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
 def format_result(number: int, result: Result) -> str:
     status = "PASS" if result.passed else "FAIL"
     lines = result.detail.splitlines() or [""]
@@ -249,9 +293,9 @@ def check_repro(
     Returns the process exit code: 0 if every check passed."""
     clone = Path(tempfile.mkdtemp(prefix="check-repro-"))
     commit = subprocess.run(
-        ["git", "rev-parse", "--short", "HEAD"], cwd=repository, capture_output=True, text=True
+        ["git", "rev-parse", "HEAD"], cwd=repository, capture_output=True, text=True
     ).stdout.strip()
-    print(f"check-repro: commit {commit} of {repository}, cloned into {clone}", flush=True)
+    print(f"check-repro: commit {commit[:7]} of {repository}, cloned into {clone}", flush=True)
     try:
         subprocess.run(["git", "clone", "--quiet", str(repository), str(clone)], check=True)
         for key, value in (("user.name", "check-repro"), ("user.email", "check-repro@localhost")):
@@ -261,6 +305,7 @@ def check_repro(
         if not keep:
             shutil.rmtree(clone, ignore_errors=True)
     failed = [result for result in results if not result.passed]
+    print(f"check-repro: results in {write_result(repository, commit, results)}", flush=True)
     verdict = f"{len(failed)} of {len(results)} checks failed" if failed else "all checks passed"
     print(f"check-repro: {verdict} ({len(results)} of 6 run)", flush=True)
     return 1 if failed else 0

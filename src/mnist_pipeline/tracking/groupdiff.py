@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from mnist_pipeline.errors import RunError
+from mnist_pipeline.errors import RunError, TrackingError
 from mnist_pipeline.report.noise import paired, summarize
 from mnist_pipeline.tracking import rundiff
 from mnist_pipeline.tracking.rundiff import HEADLINE_TEST_METRICS, higher_is_better
@@ -143,6 +144,39 @@ def recorded_spread(runs: list, records: list) -> dict[str, Any] | None:
         for group in found
     )
     return {"source": source, "groups": [group.name for group in found], "std": std}
+
+
+def configuration_spread(experiment: str, params) -> dict[str, Any] | None:
+    """The recorded seed spread of the configuration `params` (a Params, as the pipeline
+    would run it): each headline test metric's sd over the replicate group whose runs have
+    these params but the seed, as `recorded_spread` finds it for a run; None when no group
+    has them. RunError/TrackingError when the store or the experiment is not there."""
+    from mnist_pipeline.params import flatten
+    from mnist_pipeline.tracking.tracker import (
+        check_reachable,
+        open_experiment,
+        stringify,
+        tracking_uri,
+    )
+
+    uri = tracking_uri()
+    if uri.startswith("sqlite:///") and not Path(uri.removeprefix("sqlite:///")).is_file():
+        raise TrackingError(f"no MLflow store at {uri}")  # reading must not create one
+    check_reachable(uri)  # fail in seconds, not after MLflow's retries
+    client, experiment_id = open_experiment(experiment)
+    runs = rundiff.trained_runs(client, experiment_id)
+    target = configuration(stringify(flatten(params)))
+    groups = [group_of(runs, name) for name in sorted(group_names(runs))]
+    group = next((g for g in groups if g.uniform and g.params == target), None)
+    if group is None:
+        return None
+    std = {
+        metric: sd
+        for metric in HEADLINE_TEST_METRICS
+        if (sd := summarize(group.by_seed[metric].values())["std"]) is not None
+    }
+    source = f"replicate group {group.name} ({len(group.run_ids)} seeds)"
+    return {"source": source, "groups": [group.name], "std": std}
 
 
 def compare_groups(a: Group, b: Group, all_params: bool = False) -> dict[str, Any]:
