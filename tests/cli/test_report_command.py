@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 mlflow = pytest.importorskip("mlflow")
-markdown_it = pytest.importorskip("markdown_it")
+import markdown_it  # noqa: E402  (dev extra: GitHub-like rendering of the report)
 
 from mnist_pipeline import cli, paths  # noqa: E402
 from mnist_pipeline.cli.reprocheck import RESULT_FILE, Result, write_result  # noqa: E402

@@ -3,12 +3,11 @@ the page renders as GitHub would (tables, images, no raw HTML)."""
 
 import re
 
+import markdown_it  # noqa: E402  (dev extra: GitHub-like rendering of the report)
 import pytest
 
 from mnist_pipeline.report import prreport
 from mnist_pipeline.report.prreport import Figure, Report
-
-markdown_it = pytest.importorskip("markdown_it")
 
 METRICS = {
     "test.accuracy": {"old": 0.9694, "new": 0.9750},
