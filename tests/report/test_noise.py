@@ -8,6 +8,7 @@ import pytest
 from mnist_pipeline.report.noise import (
     A_BETTER,
     B_BETTER,
+    FEWEST_SEEDS,
     against_spread,
     paired,
     seeds_to_resolve,
@@ -89,6 +90,16 @@ def test_five_seeds_cannot_reach_p_below_005_and_the_verdict_says_so():
     assert result["p_value"] == pytest.approx(smallest_p(5)) == pytest.approx(0.0625)
     assert result["low"] > 0 and result["verdict"] == "no difference detectable with 5 seeds"
     assert "cannot give p < 0.05" in result["why"] and result["seeds_needed"] == 6
+
+
+@pytest.mark.parametrize("n", [FEWEST_SEEDS - 1, FEWEST_SEEDS])
+def test_the_default_group_size_is_the_fewest_that_survives_one_seed_against_the_rest(n):
+    """The `replicate` default: with one seed going the other way (by less than the rest go
+    up), FEWEST_SEEDS seeds still name the winner and one seed fewer cannot."""
+    a = {seed: 0.967 for seed in range(1, n + 1)}
+    b = {seed: 0.967 + 5 * SPREAD for seed in range(1, n)} | {n: 0.967 - SPREAD}
+    result = paired(a, b)
+    assert (result["verdict"] == B_BETTER) == (n == FEWEST_SEEDS), result
 
 
 def test_the_output_is_reproducible():

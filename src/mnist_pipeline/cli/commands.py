@@ -556,6 +556,8 @@ def _add_tune(commands: argparse._SubParsersAction) -> None:
 
 
 def _add_replicate(commands: argparse._SubParsersAction) -> None:
+    from mnist_pipeline.report.noise import FEWEST_SEEDS
+
     replicate = commands.add_parser(
         "replicate",
         help="run a configuration over several seeds (each a DVC experiment and an MLflow run "
@@ -570,9 +572,11 @@ def _add_replicate(commands: argparse._SubParsersAction) -> None:
     replicate.add_argument(
         "--seeds",
         nargs="+",
-        default=["1-5"],
+        default=[f"1-{FEWEST_SEEDS}"],
         metavar="SEEDS",
-        help="the seeds: 1-5, 1,3,8 or 1 2 3 (default: 1-5); a rerun with more extends the group",
+        help=f"the seeds: 1-5, 1,3,8 or 1 2 3 (default: 1-{FEWEST_SEEDS}, the fewest "
+        "a paired test can judge with one seed against the rest); a rerun with more extends "
+        "the group",
     )
     replicate.add_argument(
         "--group",

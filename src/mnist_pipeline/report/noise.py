@@ -24,6 +24,10 @@ RNG_SEED = 0  # fixed: rerunning `mnist-pipeline diff` prints the same interval 
 # A single pair of runs: the difference of two draws has sd sqrt(2) * spread, so 1.96 * sqrt(2)
 # ~ 2.8 spreads is its 95% bound; 3 rounds it up. The champion gate reads its own multiple.
 SPREAD_MULTIPLE = 3.0
+# A replicate group's default size (`mnist-pipeline replicate`): the fewest seeds whose exact
+# paired permutation test can reach p < 0.05 with one seed against the others (2 * 2 / 2^7 =
+# 0.031). Five cannot go below 2 / 2^5 = 0.0625 even when every seed agrees: never a winner.
+FEWEST_SEEDS = 7
 
 B_BETTER, A_BETTER = "B better", "A better"
 
