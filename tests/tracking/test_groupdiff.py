@@ -149,3 +149,15 @@ def test_a_group_and_a_run_or_a_plot_of_groups_are_clear_errors(capsys, store):
     assert code == 1 and "'reference' is a replicate group and 'latest' is not" in err
     code, _, err = diff(capsys, "groups", "reference", "better", "--plot", "curves.png")
     assert code == 1 and "--plot draws two runs' curves: name two runs, not groups" in err
+
+
+def test_groups_named_gives_each_group_by_seed_and_names_the_missing_ones(store):
+    """What benchmarks/replicates.py writes: each named group's seeds and metrics."""
+    from mnist_pipeline.errors import RunError
+    from mnist_pipeline.tracking import groupdiff
+
+    reference, better = groupdiff.groups_named("groups", ["reference", "better"])
+    assert reference.seeds == sorted(REFERENCE) and reference.params == BASE
+    assert better.by_seed["test_accuracy"] == pytest.approx(BETTER)
+    with pytest.raises(RunError, match="no replicate group nowhere in experiment 'groups'"):
+        groupdiff.groups_named("groups", ["reference", "nowhere"])

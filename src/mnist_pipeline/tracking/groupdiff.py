@@ -117,6 +117,21 @@ def load(
     return rundiff.compare(a, b, all_params, spread=recorded_spread(runs, [a, b])), [a, b]
 
 
+def groups_named(experiment: str, names: list[str]) -> list[Group]:
+    """The replicate groups `names` of `experiment`; RunError naming those it lacks."""
+    from mnist_pipeline.tracking.tracker import open_experiment
+
+    client, experiment_id = open_experiment(experiment)
+    runs = rundiff.trained_runs(client, experiment_id)
+    missing = [name for name in names if name not in group_names(runs)]
+    if missing:
+        raise RunError(
+            f"no replicate group {', '.join(missing)} in experiment {experiment!r} "
+            f"(groups: {', '.join(sorted(group_names(runs))) or 'none'})"
+        )
+    return [group_of(runs, name) for name in names]
+
+
 def recorded_spread(runs: list, records: list) -> dict[str, Any] | None:
     """The seed spread of the runs' configurations: each headline metric's sd over a group
     with the same params but the seed (pooled when both runs' configurations have one), and
