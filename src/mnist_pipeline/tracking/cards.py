@@ -153,3 +153,58 @@ def read(client, version) -> str:
             "versions had one): `mnist-pipeline publish <its run>` writes it"
         )
     return mlflow.artifacts.load_text(uri)
+
+
+def card_for(uri: str | None, workspace: tuple[str, str, str] | None = None) -> str:
+    """The card of the version `predict` would use: the one `uri` names (models:/<name>@<alias>,
+    models:/<name>/<version>, runs:/<run id>/..., models:/<model id>), or, with no URI, the
+    version holding the workspace's weights (`workspace`: registered name, weights sha256,
+    dataset sha256). ModelError when there is no such version or it has no card."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    store = tracker.tracking_uri()
+    tracker.check_reachable(store)
+    mlflow.set_tracking_uri(store)
+    client = mlflow.MlflowClient()
+    try:
+        version = _version_of(client, uri) if uri else _workspace_version(client, *workspace)
+        return read(client, version)
+    except MlflowException as error:
+        what = uri or "the workspace's model"
+        raise ModelError(f"{what}: no model card there ({error.message.splitlines()[0]})") from None
+
+
+def _version_of(client, uri: str):
+    """The registered version a model URI points at."""
+    if uri.startswith("models:/"):
+        rest = uri.removeprefix("models:/").strip("/")
+        if "@" in rest:
+            return client.get_model_version_by_alias(*rest.split("@", 1))
+        if "/" in rest:
+            return client.get_model_version(*rest.split("/", 1))
+        run_id = client.get_logged_model(rest).source_run_id  # a LoggedModel id
+    elif uri.startswith("runs:/"):
+        run_id = uri.removeprefix("runs:/").split("/", 1)[0]
+    else:
+        raise ModelError(f"{uri}: not a registered model; a card belongs to a registry version")
+    found = client.search_model_versions(f"run_id = '{run_id}'")
+    if len(found) != 1:
+        names = ", ".join(f"models:/{v.name}/{v.version}" for v in found)
+        raise ModelError(
+            f"{uri}: its run is {'a version of ' + names if found else 'no registered version'}"
+            + (": name one" if found else " (`mnist-pipeline publish` registers it)")
+        )
+    return found[0]
+
+
+def _workspace_version(client, name: str, weights_sha256: str, dataset_sha256: str):
+    from mnist_pipeline.tracking import registry
+
+    version = registry.find_version(client, name, weights_sha256, dataset_sha256)
+    if version is None:
+        raise ModelError(
+            f"the workspace's model (weights {weights_sha256[:12]}) is no version of {name}: "
+            "`mnist-pipeline publish` registers it, or give --model"
+        )
+    return version
