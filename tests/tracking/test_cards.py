@@ -148,3 +148,19 @@ def test_predict_without_files_or_card_is_one_line_and_exit_1(capsys):
     assert capsys.readouterr().err == (
         "mnist-pipeline predict: no image files to predict (or --card: the model's card)\n"
     )
+
+
+def test_the_workspace_lock_counts_only_when_it_recorded_these_weights(tmp_path, monkeypatch):
+    import hashlib
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "models").mkdir()
+    data = b"weights"
+    (tmp_path / "models/weights.npz").write_bytes(data)
+    lock = "stages:\n  train:\n    outs:\n    - path: models/weights.npz\n      md5: {}\n"
+    sha = hashlib.sha256(data).hexdigest()
+    (tmp_path / "dvc.lock").write_text(lock.format(hashlib.md5(data).hexdigest()))
+    assert cards.workspace_lock(sha) == lock.format(hashlib.md5(data).hexdigest())
+    assert cards.workspace_lock("another-run's-weights") is None
+    (tmp_path / "dvc.lock").write_text(lock.format("0" * 32))  # the lock of other weights
+    assert cards.workspace_lock(sha) is None

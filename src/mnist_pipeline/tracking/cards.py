@@ -15,6 +15,7 @@ computed from the group's seeds.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import yaml
@@ -163,6 +164,8 @@ def card_for(uri: str | None, workspace: tuple[str, str, str] | None = None) -> 
     import mlflow
     from mlflow.exceptions import MlflowException
 
+    # One small file: MLflow's "Downloading artifacts" bars would only clutter stderr.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     store = tracker.tracking_uri()
     tracker.check_reachable(store)
     mlflow.set_tracking_uri(store)
