@@ -14,6 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mnist_pipeline.report import modelcard
+
 from conftest import make_tiny_project, run_stage
 
 pytestmark = pytest.mark.slow
@@ -69,6 +71,32 @@ def test_publish_registers_the_model_and_prints_the_gates_decision(published):
     for tag in ("dataset", "dataset_sha256", "weights_sha256", "git_commit"):
         assert version.tags[tag] == run.data.tags[tag], tag
     assert float(version.tags["test_accuracy"]) == run.data.metrics["test_accuracy"]
+
+
+def test_the_version_has_a_model_card_and_predict_card_prints_it(published):
+    """The card logged with the version, read back by `predict --card` for the workspace's
+    model and for the champion: this run's data hash, test metrics, weights and commands."""
+    directory, env, _ = published
+    client = mlflow.MlflowClient(env["MLFLOW_TRACKING_URI"])
+    version = client.get_model_version_by_alias("mnist-classifier", "champion")
+    run = client.get_run(version.run_id)
+    path = f"model_cards/mnist-classifier-v{version.version}.md"
+    assert version.tags["model_card"] == f"runs:/{run.info.run_id}/{path}"
+    card = Path(client.download_artifacts(run.info.run_id, path)).read_text()
+    for arguments in (["--card"], ["--card", "--model", CHAMPION]):
+        result = predict(directory, env, *arguments)
+        assert result.returncode == 0, result.stderr
+        assert result.stdout == card, arguments
+    header, body = modelcard.parse(card)
+    (result,) = header["model-index"][0]["results"]
+    assert result["dataset"]["revision"] == run.data.tags["dataset_sha256"]
+    assert {m["type"]: m["value"] for m in result["metrics"]} == {
+        kind: round(run.data.metrics[name], 6) for name, (kind, _, _) in modelcard.METRICS.items()
+    }
+    assert f"weights sha256 `{run.data.tags['weights_sha256']}`" in body
+    assert f"git checkout {run.data.tags['git_commit']}\ndvc repro\n" in body  # its own params
+    assert "- `train.epochs`: `" in body and "No seed spread" in body
+    assert version.description.startswith("An MLP image classifier trained by mnist-pipeline")
 
 
 LOAD_AND_PREDICT = """

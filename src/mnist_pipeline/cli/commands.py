@@ -80,6 +80,13 @@ def _predict(arguments: argparse.Namespace) -> int:
     from mnist_pipeline.cli import predictions
     from mnist_pipeline.data import images
 
+    if arguments.card:
+        sys.stdout.write(predictions.model_card(arguments.model))
+        return 0
+    if not arguments.files:
+        from mnist_pipeline.errors import DataError
+
+        raise DataError("no image files to predict (or --card: the model's card)")
     names, batch, unreadable = images.read_each(
         arguments.files, arguments.polarity, arguments.center, arguments.key
     )
@@ -436,7 +443,7 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         help="what the model says these images are: PNG/JPEG pictures of any size, "
         "IDX image files, npz arrays",
     )
-    predict.add_argument("files", nargs="+", metavar="FILE")
+    predict.add_argument("files", nargs="*", metavar="FILE")
     predict.add_argument(
         "--model",
         metavar="URI",
@@ -456,6 +463,12 @@ def _add_predict(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="frame the digit as MNIST does (background black, contrast stretched, cropped, "
         "fit to 20 x 20, centered by its mass): for photos and drawings whose digit fills them",
+    )
+    predict.add_argument(
+        "--card",
+        action="store_true",
+        help="print the model card of the registered version it would use (the --model one, "
+        "or the version holding the workspace's weights) instead of predicting",
     )
     predict.add_argument("--key", help="npz: the array of images, when it holds several")
     predict.add_argument("--format", choices=predictions.FORMATS, default="table")

@@ -4,7 +4,9 @@ The workspace's model (models/, prepare's scaling.json, the class names of param
 neither MLflow nor TensorFlow; any MLflow model URI (`models:/<name>@champion`,
 `models:/<name>/3`, `runs:/<run id>/model`, `models:/<model id>`, a local folder) is loaded
 by tracking.serving.load_model from the project's tracking store or MLFLOW_TRACKING_URI.
-Both give the same table (classifier.prediction_table).
+Both give the same table (classifier.prediction_table). `--card` prints, instead, the model
+card of the registered version that URI names, or of the version holding the workspace's
+weights (tracking/cards.py).
 """
 
 from __future__ import annotations
@@ -29,6 +31,25 @@ def workspace_model(class_names: Sequence[str]) -> Callable[[np.ndarray], Any]:
     return RawImageClassifier.from_files(
         paths.MODEL_SPEC, paths.WEIGHTS, paths.SCALING, class_names
     ).predict
+
+
+def model_card(uri: str | None) -> str:
+    """The card of the version `predict --model uri` (or, without, the workspace) would use."""
+    from mnist_pipeline.data.datasets import sha256
+    from mnist_pipeline.params import load_params
+    from mnist_pipeline.stage import read_bytes, read_json
+    from mnist_pipeline.tracking import cards
+
+    if uri:
+        return cards.card_for(uri)
+    params = load_params()
+    dataset = params.data.dataset
+    workspace = (
+        params.registry.registered_name(dataset),
+        sha256(read_bytes(paths.WEIGHTS)),
+        read_json(paths.raw_record(dataset))["content_sha256"],
+    )
+    return cards.card_for(None, workspace)
 
 
 def records(names: list[str], table) -> list[dict[str, Any]]:

@@ -9,8 +9,9 @@ code or the `registry` params reruns no stage.
 One registered model per dataset (`registry.model_name` holds `{dataset}`): the versions of a
 registered model are all scored on the same test set, so their test accuracies compare. A
 version is tagged with what identifies it (dataset, dataset content sha256, weights sha256, git
-commit) and its test accuracy. The same weights on the same data are one version: a rerun
-(`dvc repro -f`, an experiment that happens to train identical weights) adds none.
+commit) and its test accuracy, and carries a model card (cards.py). The same weights on the
+same data are one version: a rerun (`dvc repro -f`, an experiment that happens to train
+identical weights) adds none.
 
 The gate: `champion` moves to a new version only when its test accuracy beats the champion's
 by more than `registry.champion_margin`, so a tie keeps the champion; the first version of a
@@ -30,6 +31,7 @@ from dataclasses import dataclass
 from mnist_pipeline import quiet
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.report.evaluation import TEST_ACCURACY
+from mnist_pipeline.tracking import cards
 from mnist_pipeline.tracking.tracker import (
     COMMIT_TAG,
     DATASET_SHA_TAG,
@@ -103,6 +105,8 @@ def publish(
         current = champion(client, name)
         before = (str(current.version), _accuracy(current)) if current else (None, None)
         if existing is not None:
+            if cards.CARD_TAG not in existing.tags:  # registered before versions had cards
+                cards.attach(client, existing)
             return Decision(
                 name, str(existing.version), _accuracy(existing), *before, margin, "registered"
             )
@@ -122,7 +126,11 @@ def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: floa
 
     tags = {key: run_tags[key] for key in IDENTITY_TAGS if key in run_tags}
     with quiet.dropped_prints():  # its notes: publish logs what became of the version
-        return mlflow.register_model(model_uri, name, tags={**tags, ACCURACY_TAG: repr(accuracy)})
+        version = mlflow.register_model(
+            model_uri, name, tags={**tags, ACCURACY_TAG: repr(accuracy)}
+        )
+    cards.attach(mlflow.MlflowClient(), version)
+    return version
 
 
 def register_run_model(client, name: str, run):
