@@ -100,19 +100,19 @@ def _paired(result: dict) -> Evidence:
 
 def _spread(judged: dict, groups: list[str]) -> Evidence:
     better = judged["verdict"].startswith(B_BETTER)
-    source = ", ".join(groups)
+    source = f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)}"
     if judged["spreads"] is None:  # a spread of 0: every seed gave the same accuracy
-        text = f"seed spread 0 (group {source}): {_word(judged['verdict'])}"
+        text = f"seed spread 0 ({source}): {_word(judged['verdict'])}"
     else:
         beyond = "beyond" if judged["spreads"] > judged["multiple"] else "not beyond"
         text = (
-            f"{judged['spreads']:.1f} seed sds of {judged['spread']:.4f} (group {source}), "
+            f"{judged['spreads']:.1f} seed sds of {judged['spread']:.4f} ({source}), "
             f"{beyond} {judged['multiple']:g}: {_word(judged['verdict'])}"
         )
     numbers = {
         "evidence": SPREAD,
         "spread": repr(judged["spread"]),
         "spread_multiple": repr(judged["multiple"]),
-        "spread_groups": source,
+        "spread_groups": ",".join(groups),
     }
     return Evidence(SPREAD, better, text, numbers)
