@@ -20,24 +20,30 @@ from dataclasses import dataclass, field
 from types import SimpleNamespace
 
 from mnist_pipeline.report.evaluation import TEST_ACCURACY
-from mnist_pipeline.report.noise import A_BETTER, ALPHA, B_BETTER, against_spread, paired
+from mnist_pipeline.report.noise import (
+    A_BETTER,
+    ALPHA,
+    B_BETTER,
+    against_spread,
+    paired,
+    smallest_p,
+)
 from mnist_pipeline.tracking import groupdiff, rundiff
 from mnist_pipeline.tracking.studyrun import GROUP_TAG
 
 PAIRED, SPREAD, NONE = "paired", "spread", "none"
 NO_SPREAD = "no seed spread recorded for either configuration: no evidence, kept"
 # noise.py's verdicts (B: the candidate, A: the champion) in the decision's words.
-BETTER, WORSE, WITHIN = "better", "worse", "within noise"
+BETTER, WORSE, WITHIN, FEW = "better", "worse", "within noise", "too few seeds"
 
 
-def _word(verdict: str) -> str:
-    return (
-        BETTER
-        if verdict.startswith(B_BETTER)
-        else WORSE
-        if verdict.startswith(A_BETTER)
-        else WITHIN
-    )
+def _word(verdict: str, seeds: int | None = None) -> str:
+    """`seeds`: a paired test's, whose permutation p-value may not reach ALPHA at all."""
+    if verdict.startswith(B_BETTER):
+        return BETTER
+    if verdict.startswith(A_BETTER):
+        return WORSE
+    return FEW if seeds is not None and smallest_p(seeds) >= ALPHA else WITHIN
 
 
 @dataclass(frozen=True)
@@ -57,16 +63,16 @@ def weigh(client, candidate, champion, multiple: float) -> Evidence:
     groups = [run.data.tags.get(GROUP_TAG) for run in (champion, candidate)]
     a, b = (groupdiff.group_of(runs, name) if name else None for name in groups)
     if a is not None and b is not None:
-        result = paired(a.by_seed[TEST_ACCURACY], b.by_seed[TEST_ACCURACY])
-        if result["mean"] is not None:  # else fewer than two common seeds: as single runs
-            return _paired(result)
+        evidence = paired_evidence(a.by_seed[TEST_ACCURACY], b.by_seed[TEST_ACCURACY])
+        if evidence is not None:  # else fewer than two common seeds: as single runs
+            return evidence
     records = [SimpleNamespace(params=dict(run.data.params)) for run in (champion, candidate)]
     spread = groupdiff.recorded_spread(runs, records)
     std = spread["std"].get(TEST_ACCURACY) if spread else None
     delta = candidate.data.metrics[TEST_ACCURACY] - champion.data.metrics[TEST_ACCURACY]
     if std is None:
         return Evidence(NONE, False, NO_SPREAD, {"evidence": NONE})
-    return _spread(against_spread(delta, std, multiple), spread["groups"])
+    return spread_evidence(delta, std, multiple, spread["groups"])
 
 
 def _runs(client, *runs) -> list:
@@ -79,13 +85,17 @@ def _runs(client, *runs) -> list:
     return list(found.values())
 
 
-def _paired(result: dict) -> Evidence:
+def paired_evidence(champion: dict[int, float], candidate: dict[int, float]) -> Evidence | None:
+    """The paired test of two groups' test accuracy by seed; None below two common seeds."""
+    result = paired(champion, candidate)
+    if result["mean"] is None:
+        return None
     better = result["verdict"] == B_BETTER
     interval = f"[{result['low']:+.4f}, {result['high']:+.4f}]"
     below = "<" if result["p_value"] < ALPHA else ">="
     text = (
         f"{result['n']} paired seeds {interval}, p {result['p_value']:.4f} {below} "
-        f"{ALPHA:.2f}: {_word(result['verdict'])}"
+        f"{ALPHA:.2f}: {_word(result['verdict'], result['n'])}"
     )
     numbers = {
         "evidence": PAIRED,
@@ -98,7 +108,9 @@ def _paired(result: dict) -> Evidence:
     return Evidence(PAIRED, better, text, numbers)
 
 
-def _spread(judged: dict, groups: list[str]) -> Evidence:
+def spread_evidence(delta: float, std: float, multiple: float, groups: list[str]) -> Evidence:
+    """A single pair's difference against the seed spread `std` recorded by `groups`."""
+    judged = against_spread(delta, std, multiple)
     better = judged["verdict"].startswith(B_BETTER)
     source = f"group{'s' if len(groups) > 1 else ''} {', '.join(groups)}"
     if judged["spreads"] is None:  # a spread of 0: every seed gave the same accuracy
