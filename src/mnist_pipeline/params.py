@@ -200,7 +200,7 @@ class RegistryParams:
     # the champion's by more than this many recorded seed spreads (sd over a replicate group
     # of either configuration); replicate groups are compared by a paired test instead.
     champion_spread_multiple: float = field(
-        metadata=_check(lambda v: 0 < v <= 10, "between 0 and 10")
+        metadata=_check(lambda v: 0 < v <= 10, "> 0 and at most 10 (seed sds)")
     )
 
     def registered_name(self, dataset: str) -> str:

@@ -125,6 +125,25 @@ def test_the_advisory_lock_excludes_a_second_holder_until_released(monkeypatch):
         pass
 
 
+def test_on_a_server_without_a_study_database_the_decision_warns_it_is_unguarded(
+    monkeypatch, caplog
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://127.0.0.1:9")
+    monkeypatch.delenv(gatelock.STORAGE_VARIABLE, raising=False)
+    with caplog.at_level("WARNING", logger=gatelock.__name__), gatelock.decision_lock("m"):
+        pass
+    assert caplog.messages == [gatelock.UNGUARDED]
+
+
+def test_an_unreachable_study_database_fails_the_decision_in_one_line():
+    url = "postgresql+psycopg2://nobody:secret@127.0.0.1:9/none"
+    with pytest.raises(ModelError) as error, gatelock.advisory_lock(url, "key"):
+        pass
+    message = str(error.value)
+    assert message.startswith("cannot lock the champion decision on postgresql+psycopg2://")
+    assert "secret" not in message and len(message.splitlines()) == 1
+
+
 PUBLISHER = """
 import json, sys
 import mlflow, scipy.stats  # imported before the barrier: both start deciding together
