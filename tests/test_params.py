@@ -52,6 +52,13 @@ def test_defaults_reproduce_the_reference_notebook():
         ("train", "augment_shift", False, "train.augment_shift: expected an integer, got False"),
         ("data", "verify", "yes", "data.verify: expected true or false, got 'yes'"),
         (
+            "registry",
+            "champion_spread_multiple",
+            0,
+            "registry.champion_spread_multiple: expected > 0 and at most 10 (seed sds), got 0",
+        ),
+        ("registry", "champion_margin", 0.0, "registry.champion_margin: unknown key"),
+        (
             "prepare",
             "scaling",
             "minmax",

@@ -136,7 +136,7 @@ def test_no_stage_registers_publish_does_and_registry_edits_rerun_nothing(pipeli
     assert run.data.tags["registered_version"] == "mnist-classifier/1"
     assert str(client.get_model_version_by_alias("mnist-classifier", "champion").version) == "1"
     assert_complete(client, run)  # publishing logged nothing twice
-    edit_params(project / "params.yaml", **{"registry.champion_margin": 0.5})
+    edit_params(project / "params.yaml", **{"registry.champion_spread_multiple": 5})
     assert stages_run(dvc("repro", cwd=project, env=env).stdout) == []
 
 

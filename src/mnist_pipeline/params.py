@@ -196,9 +196,12 @@ class RegistryParams:
             f"a name containing {DATASET_PLACEHOLDER} (letters, digits, '-', '_', '.' otherwise)",
         )
     )
-    # The alias `champion` moves to a new version only when its test accuracy is higher than
-    # the champion's by more than this (so ties keep the champion).
-    champion_margin: float = field(metadata=_check(lambda v: 0 <= v < 1, "between 0 and 1"))
+    # The alias `champion` moves to a single run's version only when its test accuracy beats
+    # the champion's by more than this many recorded seed spreads (sd over a replicate group
+    # of either configuration); replicate groups are compared by a paired test instead.
+    champion_spread_multiple: float = field(
+        metadata=_check(lambda v: 0 < v <= 10, "> 0 and at most 10 (seed sds)")
+    )
 
     def registered_name(self, dataset: str) -> str:
         return self.model_name.replace(DATASET_PLACEHOLDER, dataset)

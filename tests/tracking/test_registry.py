@@ -8,9 +8,13 @@ mlflow = pytest.importorskip("mlflow")
 from mnist_pipeline import cli  # noqa: E402
 from mnist_pipeline.params import RegistryParams  # noqa: E402
 from mnist_pipeline.tracking import registry  # noqa: E402
+from mnist_pipeline.tracking.studyrun import GROUP_TAG  # noqa: E402
 
-NAMES = RegistryParams(model_name="{dataset}-classifier", champion_margin=0.0)
+NAMES = RegistryParams(model_name="{dataset}-classifier", champion_spread_multiple=3.0)
 MNIST, FASHION = NAMES.registered_name("mnist"), NAMES.registered_name("fashion_mnist")
+BASE = {"train.epochs": "3", "seed": "42"}  # every published run's params
+# A replicate group of that configuration: its recorded seed spread, sd 0.0015
+SEEDS = {1: 0.9675, 2: 0.9668, 3: 0.9685, 4: 0.9692, 5: 0.9646, 6: 0.9671, 7: 0.9680}
 
 
 @pytest.fixture
@@ -18,12 +22,23 @@ def store(mlflow_experiment):
     return mlflow.MlflowClient(), mlflow_experiment
 
 
+@pytest.fixture
+def spread(store):
+    """The seed spread of BASE's configuration on record: a replicate group of it."""
+    _, experiment_id = store
+    for seed, accuracy in SEEDS.items():
+        tags = {"weights_sha256": f"seed-{seed}", GROUP_TAG: "reference"}
+        with mlflow.start_run(experiment_id=experiment_id, run_name=f"seed-{seed}", tags=tags):
+            mlflow.log_params({**BASE, "seed": str(seed)})
+            mlflow.log_metric("test_accuracy", accuracy)
+
+
 def evaluated(
     store,
     accuracy: float,
     weights: str,
     dataset: str = "mnist",
-    margin: float = 0.0,
+    multiple: float = 3.0,
 ) -> registry.Decision:
     """A run as evaluate leaves it (tags, test accuracy, a raw-image model), published."""
     client, experiment_id = store
@@ -33,12 +48,12 @@ def evaluated(
         "weights_sha256": weights,
         "git_commit": "c" * 40,
     }
-    with mlflow.start_run(experiment_id=experiment_id, run_name=weights, tags=tags):
+    with mlflow.start_run(experiment_id=experiment_id, run_name=weights, tags=tags) as run:
+        mlflow.log_params(BASE)
         mlflow.log_metric("test_accuracy", accuracy)
         model = mlflow.create_external_model(name="model", tags={"weights_sha256": weights})
-    return registry.publish(
-        client, NAMES.registered_name(dataset), f"models:/{model.model_id}", tags, accuracy, margin
-    )
+    name, uri = NAMES.registered_name(dataset), f"models:/{model.model_id}"
+    return registry.publish(client, name, uri, client.get_run(run.info.run_id), multiple)
 
 
 def champion_version(client, name: str) -> str | None:
@@ -57,38 +72,73 @@ def test_the_first_version_becomes_champion_tagged_with_its_identity(store):
     assert "champion: mnist-classifier version 1 (test accuracy 0.9000)" in decision.message
 
 
-def test_a_better_version_takes_the_alias_and_the_message_has_both_numbers(store):
+def test_a_better_version_takes_the_alias_and_the_message_has_both_numbers(store, spread):
     client, _ = store
     evaluated(store, 0.90, "w1")
     decision = evaluated(store, 0.93, "w2")
     assert decision.promoted and champion_version(client, MNIST) == "2"
     assert decision.message == (
-        "champion: mnist-classifier version 2 (test accuracy 0.9300) replaces version 1 "
-        "(0.9000): better by 0.0300, more than the margin 0"
+        "champion: mnist-classifier version 2 (0.9300) replaces version 1 (0.9000)\n"
+        "  +0.0300, 20.3 seed sds of 0.0015 (group reference), beyond 3: better"
     )
-    assert client.get_model_version(MNIST, "2").tags["previous_champion"] == "1"
+    assert all(len(line) <= 80 for line in decision.message.splitlines())
+    tags = client.get_model_version(MNIST, "2").tags
+    assert tags["previous_champion"] == "1" and tags["champion_decision"] == decision.message
+    assert tags["champion_gate.compared_with"] == "1"
+    assert float(tags["champion_gate.difference"]) == pytest.approx(0.03)
+    assert float(tags["champion_gate.spread"]) == pytest.approx(0.0015, abs=5e-5)
+    assert (tags["champion_gate.evidence"], tags["champion_gate.spread_multiple"]) == (
+        "spread",
+        "3.0",
+    )
 
 
 @pytest.mark.parametrize("accuracy", [0.90, 0.85])
-def test_an_equal_or_worse_version_is_registered_but_the_champion_stays(store, accuracy):
+def test_an_equal_or_worse_version_is_registered_but_the_champion_stays(store, spread, accuracy):
     client, _ = store
     evaluated(store, 0.90, "w1")
     decision = evaluated(store, accuracy, "w2")
     assert (decision.outcome, decision.version) == ("kept", "2")
     assert champion_version(client, MNIST) == "1"
-    assert decision.message.startswith("champion stays mnist-classifier version 1 (0.9000): ")
-    assert f"version 2 (test accuracy {accuracy:.4f}) is not better" in decision.message
+    first, second = decision.message.splitlines()
+    assert (
+        first
+        == f"champion stays mnist-classifier version 1 (0.9000), not version 2 ({accuracy:.4f})"
+    )
+    assert second.endswith(
+        "0.0 seed sds of 0.0015 (group reference), not beyond 3: within noise"
+        if accuracy == 0.90
+        else "33.8 seed sds of 0.0015 (group reference), beyond 3: worse"
+    )
 
 
-def test_the_margin_must_be_exceeded(store):
+def test_a_gain_within_the_multiple_of_the_seed_spread_keeps_the_champion(store, spread):
+    """0.0040 is 2.7 sds of 0.0015: within 3; 0.0050 (3.3 sds) is beyond it. A tighter
+    multiple moves on less."""
     client, _ = store
-    evaluated(store, 0.90, "w1", margin=0.01)
-    assert not evaluated(store, 0.905, "w2", margin=0.01).promoted
-    assert evaluated(store, 0.92, "w3", margin=0.01).promoted
+    evaluated(store, 0.9000, "w1")
+    kept = evaluated(store, 0.9040, "w2")
+    assert not kept.promoted and "2.7 seed sds of 0.0015 (group reference), not beyond 3" in (
+        kept.message
+    )
+    assert evaluated(store, 0.9040, "w3", multiple=2.0).promoted
     assert champion_version(client, MNIST) == "3"
+    assert evaluated(store, 0.9090, "w4").promoted  # 3.3 sds above version 3
+    assert champion_version(client, MNIST) == "4"
 
 
-def test_another_dataset_is_compared_with_its_own_champion(store):
+def test_with_no_spread_recorded_the_champion_stays_and_the_decision_says_why(store):
+    client, _ = store
+    evaluated(store, 0.90, "w1")
+    decision = evaluated(store, 0.99, "w2")  # much better, but nothing says what the seed makes
+    assert decision.outcome == "kept" and champion_version(client, MNIST) == "1"
+    assert decision.message.splitlines()[1] == (
+        "  +0.0900, no seed spread recorded for either configuration: no evidence, kept"
+    )
+    assert client.get_model_version(MNIST, "2").tags["champion_gate.evidence"] == "none"
+
+
+def test_another_dataset_is_compared_with_its_own_champion(store, spread):
     """Fashion-MNIST models go to their own registered model: a lower accuracy than MNIST's
     champion still makes the first Fashion-MNIST champion, and leaves MNIST's alone."""
     client, _ = store

@@ -239,6 +239,41 @@ def group_diff_sample() -> str:
     return "```\n" + groupdiff.render(diff, "table") + "```\n"
 
 
+def gate_sample() -> str:
+    """What `mnist-pipeline publish` prints on each kind of evidence: the example runs
+    (epochs-5 champion, the reference group's spread on record), then seed 1 of the `tuned`
+    group against the reference group's, then a single `tuned` run against epochs-5."""
+    from mnist_pipeline.params import load_params
+    from mnist_pipeline.report.noise import summarize
+    from mnist_pipeline.tracking import gate, registry
+    from mnist_pipeline.tracking.rundiff import HEADLINE_TEST_METRICS
+
+    a, b = (EXAMPLE_RUNS[side]["test"]["accuracy"] for side in "AB")
+    reference, tuned = (
+        _example_group(name).by_seed[HEADLINE_TEST_METRICS[0]] for name in ("reference", "tuned")
+    )
+    spread = summarize(reference.values())["std"]
+    multiple = load_params(paths.project_root() / "params.yaml").registry.champion_spread_multiple
+    decisions = [  # run, version, champion, evidence
+        ("lr-0.003", (2, b), (1, a), gate.spread_evidence(b - a, spread, multiple, ["reference"])),
+        ("tuned-1", (7, tuned[1]), (3, reference[1]), gate.paired_evidence(reference, tuned)),
+        (
+            "tuned",
+            (8, tuned[1]),
+            (1, a),
+            gate.spread_evidence(tuned[1] - a, spread, multiple, ["reference"]),
+        ),
+    ]
+    lines = []
+    for run, (version, accuracy), (champion, before), evidence in decisions:
+        outcome = "promoted" if evidence.better else "kept"
+        decision = registry.Decision(
+            "mnist-classifier", str(version), accuracy, str(champion), before, evidence, outcome
+        )
+        lines += [f"$ mnist-pipeline publish {run}", decision.message]
+    return "```\n" + "\n".join(lines) + "\n```\n"
+
+
 def exps_sample() -> str:
     """`mnist-pipeline exps` at 80 columns: a baseline and two experiments of it."""
     from mnist_pipeline.cli import expshow
@@ -284,6 +319,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "diff-sample": diff_sample,
     "group-diff-sample": group_diff_sample,
     "exps-sample": exps_sample,
+    "gate-sample": gate_sample,
     "configs-table": configs_table,
 }
 

@@ -35,9 +35,9 @@ from mnist_pipeline.errors import PipelineError, StudyError
 from mnist_pipeline.report.history import read_history_csv
 from mnist_pipeline.search import searchfile, trial
 from mnist_pipeline.tracking import tracker
+from mnist_pipeline.tracking.gatelock import STORAGE_VARIABLE  # the registry locks on it too
 from mnist_pipeline.tracking.studyrun import StudyRun, tag_run
 
-STORAGE_VARIABLE = "MNIST_PIPELINE_STUDY_STORAGE"
 LOCAL_STORAGE = "optuna.db"
 # A live worker writes a heartbeat every HEARTBEAT seconds; a trial without one for GRACE
 # seconds belongs to a dead worker and is failed (then queued again: RETRIES times at most).

@@ -13,14 +13,19 @@ commit) and its test accuracy, and carries a model card (cards.py). The same wei
 same data are one version: a rerun (`dvc repro -f`, an experiment that happens to train
 identical weights) adds none.
 
-The gate: `champion` moves to a new version only when its test accuracy beats the champion's
-by more than `registry.champion_margin`, so a tie keeps the champion; the first version of a
-registered model becomes champion. Every move, by the gate or by hand, tags the new champion
-with the version it replaced (`previous_champion`): `mnist-pipeline demote` steps back to it.
+The gate (gate.py): `champion` moves to a new version only on evidence that it is better
+than the seed alone makes: the paired test over common seeds when both runs belong to
+replicate groups, else a gain beyond `registry.champion_spread_multiple` recorded seed
+spreads of either configuration; with no spread recorded the champion stays. The first
+version of a registered model becomes champion. The decision, with its numbers, is printed,
+tagged on the run and on the version (`champion_decision`, `champion_gate.*`). Every move, by
+the gate or by hand, tags the new champion with the version it replaced
+(`previous_champion`): `mnist-pipeline demote` steps back to it.
 
-Plain `MlflowClient` calls: the embedded store and a tracking server work alike. On the
-embedded store, registering and moving the alias hold the store's file lock, so parallel
-experiments (`dvc queue start -j 2`) decide one after the other.
+Plain `MlflowClient` calls: the embedded store and a tracking server work alike. Deciding
+and moving the alias hold a lock all publishers share (gatelock.py: the embedded store's
+file lock, or an advisory lock on the team's PostgreSQL study database), so two publishers
+at once decide one after the other, the second against the first's outcome.
 """
 
 from __future__ import annotations
@@ -31,7 +36,8 @@ from dataclasses import dataclass
 from mnist_pipeline import quiet
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.report.evaluation import TEST_ACCURACY
-from mnist_pipeline.tracking import cards
+from mnist_pipeline.tracking import cards, gate, gatelock
+from mnist_pipeline.tracking.gate import Evidence
 from mnist_pipeline.tracking.tracker import (
     COMMIT_TAG,
     DATASET_SHA_TAG,
@@ -51,18 +57,22 @@ PREVIOUS_CHAMPION_TAG = "previous_champion"
 IDENTITY_TAGS = (DATASET_TAG, DATASET_SHA_TAG, WEIGHTS_TAG, COMMIT_TAG)
 # What a run records of the registry: its version (`name/version`) and the gate's decision.
 VERSION_RUN_TAG, DECISION_RUN_TAG = "registered_version", "champion_decision"
+# What a version records of the gate's decision on it: the same message, the champion it was
+# weighed against, and the numbers (GATE_PREFIX + difference, p_value, spread, ...).
+DECISION_TAG, GATE_PREFIX = DECISION_RUN_TAG, "champion_gate."
+COMPARED_TAG = f"{GATE_PREFIX}compared_with"
 
 
 @dataclass(frozen=True)
 class Decision:
-    """What the gate did with a version, with both test accuracies."""
+    """What the gate did with a version: both test accuracies and the evidence weighed."""
 
     model_name: str
     version: str
     accuracy: float
     champion: str | None  # the champion's version before the decision
     champion_accuracy: float | None
-    margin: float
+    evidence: Evidence | None  # None: nothing to weigh (a first champion, a repeat)
     outcome: str  # one of OUTCOMES
 
     @property
@@ -71,52 +81,86 @@ class Decision:
 
     @property
     def message(self) -> str:
-        new = f"{self.model_name} version {self.version} (test accuracy {self.accuracy:.4f})"
-        old = f"version {self.champion} ({self.champion_accuracy:.4f})" if self.champion else ""
-        by = self.accuracy - (self.champion_accuracy or 0.0)
-        return {
-            "first": f"champion: {new}, the first champion of {self.model_name}",
-            "promoted": f"champion: {new} replaces {old}: better by {by:.4f}, more than the "
-            f"margin {self.margin:g}",
-            "kept": f"champion stays {self.model_name} {old}: {new} is not better by more "
-            f"than the margin {self.margin:g}",
-            "registered": f"{new} already holds these weights: no new version; champion "
-            + (old or "none"),
-        }[self.outcome]
+        """One line, or two (the move, then the evidence), for an 80-column terminal."""
+        name, new, old = self.model_name, f"version {self.version}", f"version {self.champion}"
+        if self.outcome == "first":
+            return (
+                f"champion: {name} {new} (test accuracy {self.accuracy:.4f}), the first "
+                f"champion of {name}"
+            )
+        if self.champion is not None:
+            old += f" ({self.champion_accuracy:.4f})"
+        if self.outcome == "registered":
+            return (
+                f"{name} {new} (test accuracy {self.accuracy:.4f}) already holds these weights: "
+                f"no new version; champion {old if self.champion else 'none'}"
+            )
+        new += f" ({self.accuracy:.4f})"
+        line = (
+            f"champion: {name} {new} replaces {old}"
+            if self.outcome == "promoted"
+            else f"champion stays {name} {old}, not {new}"
+        )
+        return f"{line}\n  {self.difference:+.4f}, {self.evidence.text}"
+
+    @property
+    def difference(self) -> float:
+        return self.accuracy - (self.champion_accuracy or 0.0)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The version's record of the decision: the message, the champion it was weighed
+        against, the difference and the evidence's numbers (`champion_gate.*`)."""
+        tags = {DECISION_TAG: self.message}
+        if self.champion is not None:
+            tags |= {COMPARED_TAG: self.champion, f"{GATE_PREFIX}difference": repr(self.difference)}
+        numbers = self.evidence.numbers if self.evidence else {}
+        return tags | {f"{GATE_PREFIX}{key}": value for key, value in numbers.items()}
 
 
 OUTCOMES = ("first", "promoted", "kept", "registered")
 
 
-def beats(accuracy: float, champion_accuracy: float | None, margin: float) -> bool:
-    """The gate: better than the champion by more than the margin (a tie is not better)."""
-    return champion_accuracy is None or accuracy - champion_accuracy > margin
-
-
-def publish(
-    client, name: str, model_uri: str, run_tags: dict[str, str], accuracy: float, margin: float
-) -> Decision:
-    """Make the logged model `model_uri` a version of `name` (unless these weights on this data
-    already are one) and let the gate decide on the champion."""
-    with store_lock(tracking_uri()):
-        existing = find_version(
-            client, name, run_tags.get(WEIGHTS_TAG), run_tags.get(DATASET_SHA_TAG)
-        )
+def publish(client, name: str, model_uri: str, run, multiple: float) -> Decision:
+    """Make the logged model `model_uri` of MLflow run `run` a version of `name` (unless these
+    weights on this data already are one) and let the gate weigh it against the champion
+    (gate.py; `multiple`: of the seed spread), one publisher at a time (gatelock.py)."""
+    tags, accuracy = run.data.tags, run.data.metrics[TEST_ACCURACY]
+    with gatelock.decision_lock(name):
+        existing = find_version(client, name, tags.get(WEIGHTS_TAG), tags.get(DATASET_SHA_TAG))
         current = champion(client, name)
         before = (str(current.version), _accuracy(current)) if current else (None, None)
         if existing is not None:
             if cards.CARD_TAG not in existing.tags:  # registered before versions had cards
                 cards.attach(client, existing)
-            return Decision(
-                name, str(existing.version), _accuracy(existing), *before, margin, "registered"
-            )
-        version = str(register(name, model_uri, run_tags, accuracy).version)
-        if not beats(accuracy, before[1], margin):
-            return Decision(name, version, accuracy, *before, margin, "kept")
-        set_champion(client, name, version, before[0])
-        return Decision(
-            name, version, accuracy, *before, margin, "promoted" if current else "first"
-        )
+            version, outcome = str(existing.version), "registered"
+            return Decision(name, version, _accuracy(existing), *before, None, outcome)
+        version = str(register(name, model_uri, tags, accuracy).version)
+        if current is None:
+            decision = Decision(name, version, accuracy, None, None, None, "first")
+        else:
+            evidence = _weigh(client, run, current, multiple)
+            outcome = "promoted" if evidence.better else "kept"
+            decision = Decision(name, version, accuracy, *before, evidence, outcome)
+        if decision.promoted:
+            set_champion(client, name, version, before[0])
+        for key, value in decision.tags.items():
+            client.set_model_version_tag(name, version, key, value)
+        return decision
+
+
+def _weigh(client, run, current, multiple: float) -> Evidence:
+    """The evidence against the champion's run; none when that run is gone."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        champion_run = client.get_run(current.run_id) if current.run_id else None
+    except MlflowException:
+        champion_run = None
+    if champion_run is None or TEST_ACCURACY not in champion_run.data.metrics:
+        text = f"version {current.version}'s run is not in this store: no evidence, kept"
+        return Evidence(gate.NONE, False, text, {"evidence": gate.NONE})
+    return gate.weigh(client, run, champion_run, multiple)
 
 
 def register(name: str, model_uri: str, run_tags: dict[str, str], accuracy: float):
@@ -161,8 +205,8 @@ def publish_run_id(run_id: str, registry_params) -> Decision:
             "metrics: its evaluate stage did not run (`dvc repro`, then publish)"
         )
     name = registry_params.registered_name(tags[DATASET_TAG])
-    accuracy, margin = run.data.metrics[TEST_ACCURACY], registry_params.champion_margin
-    decision = publish(client, name, f"models:/{model.model_id}", tags, accuracy, margin)
+    multiple = registry_params.champion_spread_multiple
+    decision = publish(client, name, f"models:/{model.model_id}", run, multiple)
     if decision.outcome != "registered":  # a repeat keeps the decision that was made
         client.set_tag(run_id, VERSION_RUN_TAG, f"{name}/{decision.version}")
         client.set_tag(run_id, DECISION_RUN_TAG, decision.message)
@@ -249,7 +293,7 @@ def move_champion(run_id: str, params, promote_it: bool) -> str:
 
 def promote(client, name: str, version) -> str:
     """Make `version` (a ModelVersion) champion whatever the gate would say."""
-    with store_lock(tracking_uri()):
+    with gatelock.decision_lock(name):
         current = champion(client, name)
         if current is not None and _same(current, version):
             return f"{name} version {version.version} is already champion"
@@ -266,7 +310,7 @@ def promote(client, name: str, version) -> str:
 def demote(client, name: str, version) -> str:
     """Undo the move that made `version` champion: back to the version it replaced, or no
     champion if it replaced none."""
-    with store_lock(tracking_uri()):
+    with gatelock.decision_lock(name):
         current = champion(client, name)
         if current is None or not _same(current, version):
             now = f"version {current.version} is" if current else "there is none"
