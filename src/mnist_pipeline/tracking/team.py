@@ -36,7 +36,7 @@ def auth_client(uri: str):
     import warnings
 
     with warnings.catch_warnings():  # Starlette's deprecation notice, on importing the server
-        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message="starlette.middleware.wsgi is deprecated")
         from mlflow.server.auth.client import AuthServiceClient
 
     return AuthServiceClient(uri)
