@@ -188,3 +188,91 @@ def test_new_users_get_a_generated_password_in_a_private_credentials_file(tmp_pa
     assert result.returncode == 1  # a viewer is no admin
     assert errors(result.stderr) == [mock.ANY] and "(403)" in result.stderr, result.stderr
     assert f"user '{name}'" in result.stderr
+
+
+NGINX = Path("/usr/sbin/nginx")
+
+
+@pytest.mark.skipif(not NGINX.exists(), reason="no nginx (Debian: apt-get install nginx-light)")
+def test_the_documented_nginx_site_puts_tls_in_front(tmp_path):
+    """docs/team.md's nginx site, on a loopback port with a self-signed certificate: clients
+    reach the server over TLS with MLflow's own CA setting, and the users and roles hold."""
+    import socket
+
+    text = (Path(__file__).parents[2] / "docs/team.md").read_text()
+    site = text[text.index("```nginx\n") + len("```nginx\n") :]
+    site = site[: site.index("```")]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+            "-keyout",
+            str(tmp_path / "privkey.pem"),
+            "-out",
+            str(tmp_path / "fullchain.pem"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    site = (
+        site.replace("listen 443 ssl;", f"listen 127.0.0.1:{port} ssl;")
+        .replace("/etc/ssl/mlflow/", f"{tmp_path}/")
+        .replace("http://127.0.0.1:5000", SERVER)
+    )
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "nginx.conf").write_text(
+        f"daemon off;\npid {tmp_path}/nginx.pid;\nevents {{}}\n"
+        f"http {{\naccess_log {tmp_path}/logs/access.log;\n{site}}}\n"
+    )
+    nginx = subprocess.Popen(
+        [
+            str(NGINX),
+            "-p",
+            str(tmp_path),
+            "-c",
+            str(tmp_path / "nginx.conf"),
+            "-e",
+            str(tmp_path / "logs/error.log"),
+        ],
+        stderr=subprocess.PIPE,
+    )
+    try:
+        viewer = team_user("viewer")
+        tls = {
+            "MLFLOW_TRACKING_URI": f"https://localhost:{port}",
+            "MLFLOW_TRACKING_SERVER_CERT_PATH": str(tmp_path / "fullchain.pem"),
+        }
+        result = cli(
+            tmp_path,
+            {**tls, **viewer},
+            "team",
+            "add-user",
+            "x",
+            "--role",
+            "viewer",
+            "--out",
+            str(tmp_path / "x"),
+        )
+        assert result.returncode == 1, result.stderr
+        assert "(403)" in result.stderr and "users/create" in result.stderr  # got in: a viewer
+        wrong = {**viewer, "MLFLOW_TRACKING_PASSWORD": "wrong"}
+        result = cli(tmp_path, {**tls, **wrong}, "diff", "--experiment", "x")
+        assert result.returncode == 1 and "(401)" in result.stderr, result.stderr
+        with mock.patch.dict(os.environ, {**tls, **viewer}):
+            assert mlflow.MlflowClient().search_experiments(max_results=1)
+    finally:
+        nginx.terminate()
+        nginx.wait(timeout=30)

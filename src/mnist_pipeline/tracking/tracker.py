@@ -22,6 +22,7 @@ import logging
 import os
 import re
 import socket
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
@@ -141,11 +142,13 @@ def tracking_uri() -> str:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any work, when the tracking server does not answer."""
+    """Fail fast, before any work, when the tracking server does not answer or refuses the
+    user's credentials."""
     scheme = urllib.parse.urlparse(uri).scheme
     if scheme in ("http", "https"):
         try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
+            health = uri.rstrip("/") + "/health"
+            with urllib.request.urlopen(health, timeout=timeout, context=tls_context()):
                 pass
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             reason = getattr(error, "reason", error)
@@ -158,6 +161,16 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         folder = Path(uri.removeprefix("sqlite:///")).parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise TrackingError(f"MLflow store {uri}: folder {folder} missing or not writable")
+
+
+def tls_context() -> ssl.SSLContext:
+    """TLS as MLflow's client does it: a private CA's certificate from
+    MLFLOW_TRACKING_SERVER_CERT_PATH, no check with MLFLOW_TRACKING_INSECURE_TLS=true."""
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def check_credentials(uri: str) -> None:
