@@ -12,7 +12,8 @@
 # says which file holds them. They live in $MLFLOW_SERVER_STATE/secrets/ (mode 700), generated
 # on first start unless given:
 #   admin-password     the MLflow admin's (user `admin`); or MLFLOW_ADMIN_PASSWORD_FILE, a file
-#                      outside the repository. Set in the auth database on every start.
+#                      outside the repository, or MLflow's MLFLOW_AUTH_ADMIN_PASSWORD. Set in
+#                      the auth database on every start.
 #   postgres-password  the PostgreSQL role's (MLflow's stores and Optuna's studies); or
 #                      MLFLOW_DB_PASSWORD_FILE. Set on the role (ALTER ROLE) on every start.
 #   pgpass             libpq's password file for the server (PGPASSFILE), so no URI holds it.
@@ -96,6 +97,9 @@ secret() {
 
 write_secrets() {
     mkdir -p "$SECRETS" && chmod 700 "$SECRETS"
+    if [ -n "${MLFLOW_AUTH_ADMIN_PASSWORD:-}" ]; then  # MLflow's own variable, if set
+        printf '%s' "$MLFLOW_AUTH_ADMIN_PASSWORD" >"$SECRETS/admin-password"
+    fi
     secret admin-password "${MLFLOW_ADMIN_PASSWORD_FILE:-}"
     secret postgres-password "${MLFLOW_DB_PASSWORD_FILE:-}"
     secret flask-secret-key  # the auth app's CSRF key: one for all the server's workers
