@@ -106,7 +106,8 @@ tune: setup
 bench: setup
 	python benchmarks/bench.py
 
-# A local team tracking server (PostgreSQL + mlflow server on 127.0.0.1:5000); see docs/team.md.
+# A local team tracking server (PostgreSQL + mlflow server with users, on 127.0.0.1:5000; the
+# admin's password in .server/secrets/admin-password); see docs/team.md.
 server: setup
 	server/mlflow-server.sh start
 

@@ -207,6 +207,47 @@ def tiny_repository_copy(base: Path) -> tuple[Path, dict[str, str]]:
     return project, env
 
 
+# The team server .ci/run starts (server/mlflow-server.sh): its URL, and its admin's password
+# (read from the server's secrets folder, never written into the repository), with which a
+# test makes users of a role of its own. Without the password (a server without auth) tests
+# run with no credentials, as before.
+TEST_SERVER_VARIABLE = "MNIST_PIPELINE_TEST_SERVER"
+ADMIN_PASSWORD_VARIABLE = "MNIST_PIPELINE_TEST_SERVER_ADMIN_PASSWORD"
+
+
+def team_user(role: str, prefix: str = "test") -> dict[str, str]:
+    """A new user with `role` (viewer, member, publisher: tracking/team.py) on the test
+    server, named uniquely (the server's database persists); their MLflow credentials as the
+    environment variables MLflow's clients read. {} when there is no admin password."""
+    import uuid
+    from unittest import mock
+
+    from mnist_pipeline.tracking import team
+
+    admin_password = os.environ.get(ADMIN_PASSWORD_VARIABLE)
+    if not admin_password:
+        return {}
+    name = f"{prefix}-{role}-{uuid.uuid4().hex[:8]}"
+    admin = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": admin_password}
+    with mock.patch.dict(os.environ, admin):
+        password = team.add_user(os.environ[TEST_SERVER_VARIABLE], name, role)
+    return {"MLFLOW_TRACKING_USERNAME": name, "MLFLOW_TRACKING_PASSWORD": password}
+
+
+@pytest.fixture
+def as_team_user(monkeypatch):
+    """as_team_user(role): a new user of that role on the test server, their credentials
+    set in this process's environment (MLflow clients here) and returned (for subprocesses)."""
+
+    def become(role: str) -> dict[str, str]:
+        credentials = team_user(role)
+        for key, value in credentials.items():
+            monkeypatch.setenv(key, value)
+        return credentials
+
+    return become
+
+
 @pytest.fixture(scope="session")
 def empty_mlflow_store(tmp_path_factory) -> Path:
     """An MLflow SQLite store with its tables made, once per test process: making them runs

@@ -493,7 +493,7 @@ STORAGES = [
 @pytest.mark.slow
 @pytest.mark.parametrize("storage", STORAGES)
 def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlflow_run(
-    tmp_path, storage
+    tmp_path, storage, as_team_user
 ):
     import mlflow
     from optuna.trial import TrialState
@@ -503,6 +503,7 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
         env |= {
             tuning.STORAGE_VARIABLE: os.environ["MNIST_PIPELINE_TEST_STUDY_STORAGE"],
             "MLFLOW_TRACKING_URI": os.environ["MNIST_PIPELINE_TEST_SERVER"],
+            **as_team_user("member"),  # a member runs studies (registers nothing)
         }
         url = env[tuning.STORAGE_VARIABLE]
         push = []

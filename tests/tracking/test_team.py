@@ -74,13 +74,15 @@ def stop_server(server: subprocess.Popen) -> None:
     reason="no tracking server: .ci/run starts one (`make server`) "
     "and sets MNIST_PIPELINE_TEST_SERVER",
 )
-def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path):
+def test_pipeline_logs_everything_to_the_postgres_backed_server(tmp_path, as_team_user):
+    """As a publisher (CI): runs the pipeline, registers, moves the champion."""
     experiment = f"server-test-{uuid.uuid4().hex[:8]}"
     # The server outlives the test: a registered model of its own, not a shared one.
     registered = f"'{experiment}-{{dataset}}'"  # quoted for `-S`: braces are override syntax
     names = {"tracking.experiment": experiment, "registry.model_name": registered}
     project, env = make_tiny_project(tmp_path / "project", **names)
     env["MLFLOW_TRACKING_URI"] = SERVER
+    env |= as_team_user("publisher")
     for stage in STAGES:
         result = run_stage(stage, project, env)
         assert result.returncode == 0, result.stderr

@@ -607,6 +607,44 @@ def _add_replicate(commands: argparse._SubParsersAction) -> None:
     replicate.set_defaults(handler=_replicate)
 
 
+def _team_add_user(arguments: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from mnist_pipeline.errors import TrackingError
+    from mnist_pipeline.tracking import team, tracker
+
+    out = Path(arguments.out)
+    if out.exists():
+        raise TrackingError(f"{out} exists: give --out a new file")
+    uri = tracker.tracking_uri()
+    tracker.check_reachable(uri)  # and the admin's credentials accepted
+    password = team.add_user(uri, arguments.name, arguments.role)
+    team.credentials_file(out, arguments.name, password)
+    print(f"user {arguments.name} ({arguments.role}) on {uri}: credentials in {out}")
+    return 0
+
+
+def _add_team(commands: argparse._SubParsersAction) -> None:
+    from mnist_pipeline.tracking.team import ROLES
+
+    command = commands.add_parser("team", help="the team's users on the tracking server")
+    actions = command.add_subparsers(dest="action", required=True)
+    add = actions.add_parser(
+        "add-user",
+        help="as the admin (MLFLOW_TRACKING_USERNAME/PASSWORD): a user with a role on "
+        "MLFLOW_TRACKING_URI, a generated password written to --out (docs/team.md)",
+    )
+    add.add_argument("name", metavar="NAME")
+    add.add_argument("--role", choices=ROLES, required=True, help="viewer, member or publisher")
+    add.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE",
+        help="MLflow's credentials file for the user (mode 600; to ~/.mlflow/credentials)",
+    )
+    add.set_defaults(handler=_team_add_user)
+
+
 def _add_ui(commands: argparse._SubParsersAction) -> None:
     ui = commands.add_parser(
         "ui",
@@ -633,6 +671,7 @@ SUB_COMMANDS = (
     _add_docs,
     _add_tune,
     _add_replicate,
+    _add_team,
     _add_ui,
 )
 
@@ -649,11 +688,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
     from mnist_pipeline.errors import PipelineError
+    from mnist_pipeline.stage import OUTAGES
 
     try:
         return arguments.handler(arguments)
     except PipelineError as error:  # anything else is a bug: its traceback shows
         print(f"mnist-pipeline {arguments.command}: {error}", file=sys.stderr)
+        return 1
+    except Exception as error:  # ... but an outage (a server refusing the user) is one line
+        said = next(filter(None, (outage(error) for outage in OUTAGES)), None)
+        if said is None:
+            raise
+        print(f"mnist-pipeline {arguments.command}: {said}", file=sys.stderr)
         return 1
 
 

@@ -20,7 +20,9 @@ import fcntl
 import json
 import logging
 import os
+import re
 import socket
+import ssl
 import subprocess
 import urllib.error
 import urllib.parse
@@ -88,6 +90,38 @@ UI_TAGS = {
 }
 
 
+REFUSALS = ("UNAUTHENTICATED", "PERMISSION_DENIED")  # MLflow's error codes for 401 and 403
+
+
+def refused(error: BaseException, uri: str | None = None) -> str | None:
+    """A tracking server refusing the user (401: no or wrong credentials; 403: the user's
+    role does not allow it), in one line naming the server, the user and what was refused."""
+    from mlflow.exceptions import MlflowException
+
+    if not isinstance(error, MlflowException) or error.error_code not in REFUSALS:
+        return None
+    endpoint = re.search(r"endpoint (\S+)", str(error))
+    what = endpoint.group(1).split("/mlflow/")[-1] if endpoint else "the request"
+    return refusal(uri or tracking_uri(), error.error_code, what)
+
+
+def refusal(uri: str, error_code: str, what: str) -> str:
+    from mlflow.utils.credentials import read_mlflow_creds
+
+    user = read_mlflow_creds().username
+    if error_code == "UNAUTHENTICATED":
+        who = f"the password of user {user!r}" if user else "a request without credentials"
+        how = "set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD (docs/team.md)"
+        return f"MLflow tracking server {uri} refused {who} (401) on {what}: {how}"
+    return (
+        f"MLflow tracking server {uri} refused {what} to user {user!r} (403): their role "
+        "does not allow it (viewers only read; publishers register and move the champion)"
+    )
+
+
+stage.OUTAGES.append(refused)
+
+
 def lost_server(error: BaseException) -> str | None:
     """MLflow giving up on a tracking server that went away mid-stage (its client retries
     first; the message names the server): an outage to report in one line, not a bug."""
@@ -108,22 +142,50 @@ def tracking_uri() -> str:
 
 
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
-    """Fail fast, before any work, when the tracking server does not answer."""
+    """Fail fast, before any work, when the tracking server does not answer or refuses the
+    user's credentials."""
     scheme = urllib.parse.urlparse(uri).scheme
     if scheme in ("http", "https"):
         try:
-            with urllib.request.urlopen(uri.rstrip("/") + "/health", timeout=timeout):
-                return
+            health = uri.rstrip("/") + "/health"
+            with urllib.request.urlopen(health, timeout=timeout, context=tls_context()):
+                pass
         except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
             reason = getattr(error, "reason", error)
             raise TrackingError(
                 f"MLflow tracking server {uri} unreachable ({reason}); start it or unset "
                 f"{URI_VARIABLE} to use the embedded store"
             ) from None
+        check_credentials(uri)
     elif scheme == "sqlite":
         folder = Path(uri.removeprefix("sqlite:///")).parent
         if not folder.is_dir() or not os.access(folder, os.W_OK):
             raise TrackingError(f"MLflow store {uri}: folder {folder} missing or not writable")
+
+
+def tls_context() -> ssl.SSLContext:
+    """TLS as MLflow's client does it: a private CA's certificate from
+    MLFLOW_TRACKING_SERVER_CERT_PATH, no check with MLFLOW_TRACKING_INSECURE_TLS=true."""
+    context = ssl.create_default_context(cafile=os.environ.get("MLFLOW_TRACKING_SERVER_CERT_PATH"))
+    if os.environ.get("MLFLOW_TRACKING_INSECURE_TLS", "").lower() in ("true", "1"):
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def check_credentials(uri: str) -> None:
+    """Fail fast, before any work, when the server refuses the user's credentials (the
+    environment's MLFLOW_TRACKING_USERNAME/PASSWORD, else MLflow's credentials file)."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow.MlflowClient(uri).search_experiments(max_results=1)
+    except MlflowException as error:
+        said = refused(error, uri)
+        if said is None:
+            raise
+        raise TrackingError(said) from None
 
 
 def connect(experiment: str) -> str:
@@ -141,6 +203,9 @@ def connect(experiment: str) -> str:
     except TrackingError:
         raise
     except Exception as error:  # MLflow raises many types; all mean the store is unusable
+        said = refused(error)
+        if said is not None:
+            raise TrackingError(said) from None
         raise TrackingError(f"MLflow tracking store {uri}: {error}") from error
     return experiment_id
 
