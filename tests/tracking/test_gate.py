@@ -185,9 +185,13 @@ def decided(process: subprocess.Popen, deadline: float) -> dict:
     reason="no tracking server and study database: .ci/run sets MNIST_PIPELINE_TEST_SERVER "
     "and MNIST_PIPELINE_TEST_STUDY_STORAGE",
 )
-def test_two_publishers_at_once_on_the_server_decide_one_after_the_other(monkeypatch):
+def test_two_publishers_at_once_on_the_server_decide_one_after_the_other(
+    monkeypatch, as_team_user
+):
     """Both candidates beat the champion, one beats the other: whichever decides first, the
-    better ends champion, and the second decision names the champion the first made."""
+    better ends champion, and the second decision names the champion the first made. As a
+    publisher (the role that may move the champion) when the server has users."""
+    as_team_user("publisher")  # in this process's environment, which the publishers inherit
     monkeypatch.setenv("MLFLOW_TRACKING_URI", SERVER)
     monkeypatch.setenv(gatelock.STORAGE_VARIABLE, STORAGE)
     mlflow.set_tracking_uri(SERVER)
