@@ -189,53 +189,55 @@ def diff_sample() -> str:
     return "```\n" + rundiff.render_text(rundiff.compare(a, b)) + "```\n"
 
 
-# benchmarks/seeds.csv: the reference and `tuned` over seeds 1-5 (test accuracy, loss, F1)
-EXAMPLE_GROUPS = {
-    "reference": {
-        "params": {"train.epochs": "10", "model.hidden_1.units": "128"},
-        "by_seed": {
-            1: (0.9675, 0.1133, 0.9673),
-            2: (0.9668, 0.1084, 0.9663),
-            3: (0.9685, 0.1064, 0.9683),
-            4: (0.9692, 0.1091, 0.9689),
-            5: (0.9646, 0.1225, 0.9644),
-        },
-    },
-    "tuned": {
-        "params": {"train.epochs": "20", "model.hidden_1.units": "256"},
-        "by_seed": {
-            1: (0.9876, 0.0349, 0.9875),
-            2: (0.9880, 0.0367, 0.9879),
-            3: (0.9884, 0.0353, 0.9883),
-            4: (0.9886, 0.0338, 0.9885),
-            5: (0.9872, 0.0371, 0.9871),
-        },
-    },
-}
+# Replicate groups run on full MNIST (benchmarks/replicates.py writes the file from the
+# store); the pairs the documentation compares: a larger learning rate, the tuned
+# configuration, a slightly larger learning rate, and the same model on the JAX backend.
+REPLICATES_CSV = Path("benchmarks") / "replicates.csv"
+COMPARISONS = (
+    ("reference", "lr-3e-3"),
+    ("reference", "tuned"),
+    ("reference", "lr-12e-4"),
+    ("reference", "jax-backend"),
+)
 
 
-def _example_group(name: str):
+def _replicate_groups() -> dict:
+    """benchmarks/replicates.csv's groups as `diff` sees them: params.yaml with each group's
+    settings, each headline test metric by seed."""
+    import csv
+
+    import yaml
+
+    from mnist_pipeline.params import flatten
     from mnist_pipeline.tracking import groupdiff
+    from mnist_pipeline.tracking.tracker import stringify
 
-    group = EXAMPLE_GROUPS[name]
-    metrics = groupdiff.HEADLINE_TEST_METRICS
-    return groupdiff.Group(
-        name=name,
-        run_ids=[f"{name[:4]}{seed}" for seed in group["by_seed"]],
-        params=group["params"],
-        uniform=True,
-        by_seed={
-            metric: {seed: values[index] for seed, values in group["by_seed"].items()}
-            for index, metric in enumerate(metrics)
-        },
-    )
+    root = paths.project_root()
+    base = stringify(flatten(yaml.safe_load((root / "params.yaml").read_text("utf-8"))))
+    rows = list(csv.DictReader((root / REPLICATES_CSV).read_text("utf-8").splitlines()))
+    groups = {}
+    for name in dict.fromkeys(row["group"] for row in rows):
+        mine = [row for row in rows if row["group"] == name]
+        settings = dict(word.split("=", 1) for word in mine[0]["settings"].split())
+        groups[name] = groupdiff.Group(
+            name=name,
+            run_ids=[f"{name}-seed{row['seed']}" for row in mine],
+            params=groupdiff.configuration(base | settings),
+            uniform=True,
+            by_seed={
+                metric: {int(row["seed"]): float(row[metric]) for row in mine}
+                for metric in groupdiff.HEADLINE_TEST_METRICS
+            },
+        )
+    return groups
 
 
 def group_diff_sample() -> str:
-    """`mnist-pipeline diff reference tuned` on replicate groups of benchmarks/seeds.csv."""
+    """`mnist-pipeline diff reference tuned` on the groups of benchmarks/replicates.csv."""
     from mnist_pipeline.tracking import groupdiff
 
-    diff = groupdiff.compare_groups(_example_group("reference"), _example_group("tuned"))
+    groups = _replicate_groups()
+    diff = groupdiff.compare_groups(groups["reference"], groups["tuned"])
     return "```\n" + groupdiff.render(diff, "table") + "```\n"
 
 
@@ -249,8 +251,9 @@ def gate_sample() -> str:
     from mnist_pipeline.tracking.rundiff import HEADLINE_TEST_METRICS
 
     a, b = (EXAMPLE_RUNS[side]["test"]["accuracy"] for side in "AB")
+    groups = _replicate_groups()
     reference, tuned = (
-        _example_group(name).by_seed[HEADLINE_TEST_METRICS[0]] for name in ("reference", "tuned")
+        groups[name].by_seed[HEADLINE_TEST_METRICS[0]] for name in ("reference", "tuned")
     )
     spread = summarize(reference.values())["std"]
     multiple = load_params(paths.project_root() / "params.yaml").registry.champion_spread_multiple
@@ -272,6 +275,33 @@ def gate_sample() -> str:
         )
         lines += [f"$ mnist-pipeline publish {run}", decision.message]
     return "```\n" + "\n".join(lines) + "\n```\n"
+
+
+def seed_comparisons() -> str:
+    """The COMPARISONS on test accuracy as a Markdown table: each group's mean and 95%
+    t-interval, the paired difference with its bootstrap interval, p and the verdict."""
+    from mnist_pipeline.report import noise
+    from mnist_pipeline.tracking.rundiff import HEADLINE_TEST_METRICS
+
+    metric = HEADLINE_TEST_METRICS[0]
+    groups = _replicate_groups()
+    lines = [
+        f"| A | B | seeds | A: {metric} | B: {metric} | B - A [95% bootstrap] | p | verdict |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a, b in COMPARISONS:
+        sides = [noise.summarize(groups[name].by_seed[metric].values()) for name in (a, b)]
+        pair = noise.paired(groups[a].by_seed[metric], groups[b].by_seed[metric])
+        cells = [f"{s['mean']:.4f} [{s['low']:.4f}, {s['high']:.4f}]" for s in sides]
+        change = f"{pair['mean']:+.4f} [{pair['low']:+.4f}, {pair['high']:+.4f}]"
+        verdict = pair["verdict"]
+        if verdict not in (noise.A_BETTER, noise.B_BETTER) and pair["seeds_needed"]:
+            verdict += f" ({pair['seeds_needed']} would resolve a difference this size)"
+        lines.append(
+            f"| {a} | {b} | {pair['n']} | {cells[0]} | {cells[1]} | {change} "
+            f"| {pair['p_value']:.4f} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"
 
 
 def exps_sample() -> str:
@@ -318,6 +348,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "metric-names": metric_names,
     "diff-sample": diff_sample,
     "group-diff-sample": group_diff_sample,
+    "seed-comparisons": seed_comparisons,
     "exps-sample": exps_sample,
     "gate-sample": gate_sample,
     "configs-table": configs_table,
