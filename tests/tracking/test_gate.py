@@ -185,9 +185,7 @@ def decided(process: subprocess.Popen, deadline: float) -> dict:
     reason="no tracking server and study database: .ci/run sets MNIST_PIPELINE_TEST_SERVER "
     "and MNIST_PIPELINE_TEST_STUDY_STORAGE",
 )
-def test_two_publishers_at_once_on_the_server_decide_one_after_the_other(
-    monkeypatch, as_team_user
-):
+def test_two_publishers_at_once_on_the_server_decide_one_after_the_other(monkeypatch, as_team_user):
     """Both candidates beat the champion, one beats the other: whichever decides first, the
     better ends champion, and the second decision names the champion the first made. As a
     publisher (the role that may move the champion) when the server has users."""
