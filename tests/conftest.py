@@ -277,3 +277,19 @@ def mlflow_experiment(tmp_path, monkeypatch, mlflow_store) -> str:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     mlflow.set_tracking_uri(uri)
     return mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())
+
+
+def finish_worker(worker, timeout: float) -> str:
+    """A worker process's output once it has ended well (search tests: `tune`, `replicate`
+    workers started in their own process group); killed, and the test failed, past timeout."""
+    import signal
+    import subprocess
+
+    try:
+        output, _ = worker.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+        output, _ = worker.communicate()
+        pytest.fail(f"worker still running after {timeout} s:\n{output}")
+    assert worker.returncode == 0, output
+    return output

@@ -3,8 +3,6 @@ on tiny generated data (two workers sharing two seeds, then a rerun that adds a 
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -18,7 +16,7 @@ from mnist_pipeline.report.evaluation import HEADLINE_METRICS
 from mnist_pipeline.search import replicates, tuning
 from mnist_pipeline.tracking.studyrun import GROUP_TAG
 
-from conftest import tiny_repository_copy
+from conftest import finish_worker, tiny_repository_copy
 
 MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
 DEADLINE = 900  # seconds for a group on a loaded machine (about 1 min idle)
@@ -95,17 +93,6 @@ def _replicate(project: Path, env: dict, *arguments: str) -> subprocess.Popen:
     )
 
 
-def _finish(worker: subprocess.Popen) -> str:
-    try:
-        output, _ = worker.communicate(timeout=DEADLINE)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        output, _ = worker.communicate()
-        pytest.fail(f"worker still running after {DEADLINE} s:\n{output}")
-    assert worker.returncode == 0, output
-    return output
-
-
 def _group_runs(project: Path, group: str):
     """(parent, children by seed) of the group, found by its tag."""
     import mlflow
@@ -128,7 +115,7 @@ def test_a_replicate_group_runs_each_seed_once_and_its_parent_holds_their_spread
     project, env = tiny_repository_copy(tmp_path)
     group = f"g{uuid.uuid4().hex[:8]}"
     workers = [_replicate(project, env, "--seeds", "1-2", "--group", group) for _ in "ab"]
-    outputs = [_finish(worker) for worker in workers]
+    outputs = [finish_worker(worker, DEADLINE) for worker in workers]
     parent, children = _group_runs(project, group)
     assert sorted(children) == [1, 2], outputs
     assert sum(output.count(": seed ") for output in outputs) == 2  # each seed ran once
@@ -152,7 +139,7 @@ def test_a_replicate_group_runs_each_seed_once_and_its_parent_holds_their_spread
     weights = {child.data.tags["weights_sha256"] for child in children.values()}
     assert len(weights) == 2  # another seed, other weights
 
-    again = _finish(_replicate(project, env, "--seeds", "1-3", "--group", group))
+    again = finish_worker(_replicate(project, env, "--seeds", "1-3", "--group", group), DEADLINE)
     assert again.count(": seed ") == 1 and ": seed 3: test_accuracy" in again, again
     parent_again, children = _group_runs(project, group)
     assert parent_again.info.run_id == parent.info.run_id and sorted(children) == [1, 2, 3]

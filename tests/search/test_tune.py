@@ -23,7 +23,7 @@ from mnist_pipeline.search import searchfile, trial, tuning
 from mnist_pipeline.tracking import tracker
 from mnist_pipeline.tracking.studyrun import StudyRun
 
-from conftest import ROOT, dvc, edit_params, git_commit_all, tiny_repository_copy
+from conftest import ROOT, dvc, edit_params, finish_worker, git_commit_all, tiny_repository_copy
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
@@ -424,17 +424,6 @@ def _worker(project: Path, env: dict, *arguments: str) -> subprocess.Popen:
     )
 
 
-def _finish(worker: subprocess.Popen, timeout: float = DEADLINE) -> str:
-    try:
-        output, _ = worker.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(worker.pid, signal.SIGKILL)
-        output, _ = worker.communicate()
-        pytest.fail(f"worker still running after {timeout} s:\n{output}")
-    assert worker.returncode == 0, output
-    return output
-
-
 def _load(name: str, url: str):
     import optuna
 
@@ -518,7 +507,7 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     store_uri = env.get("MLFLOW_TRACKING_URI") or f"sqlite:///{project / 'mlflow.db'}"
     registry_before = _registry(store_uri)
     workers = [_worker(project, env, *push), _worker(project, env, *push)]  # at once: they race
-    outputs = [_finish(worker) for worker in workers]
+    outputs = [finish_worker(worker, DEADLINE) for worker in workers]
     # Trials are scored on validation: none registers a version or moves an alias.
     assert _registry(store_uri) == registry_before
 
@@ -679,7 +668,7 @@ def test_a_worker_killed_mid_trial_leaves_a_failed_trial_that_another_worker_rer
     assert parent.info.status == "KILLED"
     assert (parent.data.tags["trials.running"], parent.data.tags["trials.fail"]) == ("0", "1")
 
-    second = _finish(_worker(project, env, "--trials", "2"))
+    second = finish_worker(_worker(project, env, "--trials", "2"), DEADLINE)
     study = _load(name, url)
     assert study.trials[0].state == TrialState.FAIL
     complete = study.get_trials(states=(TrialState.COMPLETE,))
