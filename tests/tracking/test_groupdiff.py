@@ -2,6 +2,7 @@
 spread, on a temporary MLflow store holding planted runs."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -161,3 +162,30 @@ def test_groups_named_gives_each_group_by_seed_and_names_the_missing_ones(store)
     assert better.by_seed["test_accuracy"] == pytest.approx(BETTER)
     with pytest.raises(RunError, match="no replicate group nowhere in experiment 'groups'"):
         groupdiff.groups_named("groups", ["reference", "nowhere"])
+
+
+def test_a_configuration_leaves_out_only_params_that_do_not_change_the_model():
+    """Each param left out of a configuration is read by no stage up to evaluate, or is one
+    documented to give identical weights; a registry rename keeps a group's configuration."""
+    import yaml
+
+    from mnist_pipeline.params import flatten
+    from mnist_pipeline.tracking import groupdiff
+    from mnist_pipeline.tracking.tracker import stringify
+
+    root = Path(__file__).resolve().parents[2]
+    stages = yaml.safe_load((root / "dvc.yaml").read_text())["stages"]
+    model_params = {
+        key
+        for name in ("download", "prepare", "split", "train", "evaluate")
+        for key in stages[name].get("params", [])
+    }
+    identical = {"tracking.experiment", "train.threads", "train.steps_per_execution"}
+    identical |= {"data.source", "data.verify"}  # where the bytes come from: checked by sha256
+    params = stringify(flatten(yaml.safe_load((root / "params.yaml").read_text())))
+    left_out = set(params) - set(groupdiff.configuration(params)) - {"seed"}
+    for key in left_out - identical:
+        assert not any(key == read or key.startswith(f"{read}.") for read in model_params), key
+    renamed = {k.replace("registry.", "registry.old_"): v for k, v in params.items()}
+    assert groupdiff.configuration(renamed) == groupdiff.configuration(params)
+    assert "train.learning_rate" in groupdiff.configuration(params)

@@ -42,9 +42,31 @@ class Group:
         return f"group {self.name} ({len(self.run_ids)} runs, seeds {seeds})"
 
 
+# Logged params that do not change what is trained or how it scores: where runs go and how
+# they are published or drawn (no stage up to evaluate reads registry, plot, scratch, or
+# data.source/verify: the data is checked by its hash), and what is documented to give
+# identical weights (tracking.experiment, train.threads, train.steps_per_execution). Left out
+# of a configuration, so that renaming such a param does not orphan a recorded seed spread.
+OUTSIDE_CONFIGURATION = (
+    "registry.",
+    "plot.",
+    "scratch.",
+    "tracking.",
+    "data.source",
+    "data.verify",
+    "train.threads",
+    "train.steps_per_execution",
+)
+
+
 def configuration(params: dict[str, str]) -> dict[str, str]:
-    """What a run's params say about its configuration: all of them but the seed."""
-    return {key: value for key, value in params.items() if key != SEED_PARAM}
+    """What a run's params say about its configuration: those that decide the trained model
+    and its test metrics, the seed left out (a group varies it)."""
+    return {
+        key: value
+        for key, value in params.items()
+        if key != SEED_PARAM and not key.startswith(OUTSIDE_CONFIGURATION)
+    }
 
 
 def group_names(runs: list) -> set[str]:
