@@ -45,9 +45,13 @@ class Group:
 # Logged params that do not change what is trained or how it scores: where runs go and how
 # they are published or drawn (no stage up to evaluate reads registry, plot, scratch, or
 # data.source/verify: the data is checked by its hash), and what is documented to give
-# identical weights (tracking.experiment, train.threads, train.steps_per_execution). Left out
-# of a configuration, so that renaming such a param does not orphan a recorded seed spread.
+# identical weights (tracking.experiment, train.threads, train.steps_per_execution); and the
+# served model's config (`dataset`, `class_names`), which MLflow logs as run params beside
+# data.dataset, their source. Left out of a configuration, so that renaming such a param does
+# not orphan a recorded seed spread, and a Params compares with a run's logged params.
 OUTSIDE_CONFIGURATION = (
+    "dataset",
+    "class_names",
     "registry.",
     "plot.",
     "scratch.",
