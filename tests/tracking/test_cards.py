@@ -37,9 +37,9 @@ def evaluated_run(experiment_id: str, weights: str, params=PARAMS, metrics=METRI
 
 
 def publish(experiment_id: str, weights: str, **options) -> registry.Decision:
-    _, model_id, tags = evaluated_run(experiment_id, weights, **options)
+    run_id, model_id, _ = evaluated_run(experiment_id, weights, **options)
     client = mlflow.MlflowClient()
-    return registry.publish(client, NAME, f"models:/{model_id}", tags, METRICS["test_accuracy"], 0)
+    return registry.publish(client, NAME, f"models:/{model_id}", client.get_run(run_id), 3.0)
 
 
 def test_a_new_version_carries_its_card_and_predict_card_prints_it(mlflow_experiment, capsys):
