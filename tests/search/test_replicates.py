@@ -81,6 +81,44 @@ def test_a_configuration_that_sets_the_seed_is_refused(tmp_path, monkeypatch):
         replicates.configuration("fixed", tmp_path)
 
 
+def _git(cwd: Path, *arguments: str) -> str:
+    return subprocess.run(
+        ["git", *arguments], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
+
+
+def _experiment(repo: Path, ref: str, params: str) -> None:
+    """A DVC experiment as git holds it: a ref refs/exps/..., a child of its baseline."""
+    (repo / "params.yaml").write_text(params)
+    _git(repo, "commit", "-q", "--allow-empty", "-am", "exp")
+    _git(repo, "update-ref", ref, "HEAD")
+    _git(repo, "reset", "-q", "--hard", "HEAD~1")
+
+
+def test_an_experiments_configuration_is_its_params_edits_without_its_seed(tmp_path, monkeypatch):
+    """`replicate NAME` with NAME a DVC experiment: what it changed in params.yaml (its seed
+    left out: the group varies it); a name two experiments share is refused in one line."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(replicates.configs, "load_configs", lambda: {"reference": {}})
+    _git(tmp_path, "init", "-q")
+    _git(tmp_path, "config", "user.email", "t@t")
+    _git(tmp_path, "config", "user.name", "t")
+    base = "seed: 42\ntrain:\n  learning_rate: 0.001\n  epochs: 10\n"
+    (tmp_path / "params.yaml").write_text(base)
+    _git(tmp_path, "add", "params.yaml")
+    _git(tmp_path, "commit", "-qm", "base")
+    edited = "seed: 7\ntrain:\n  learning_rate: 0.003\n  epochs: 10\n"
+    _experiment(tmp_path, "refs/exps/ab/cdef/fast-lr", edited)
+    assert replicates.configuration("fast-lr", tmp_path) == {"train.learning_rate": 0.003}
+    assert replicates.configuration("reference", tmp_path) == {}
+    _experiment(tmp_path, "refs/exps/12/3456/twice", edited)
+    _experiment(tmp_path, "refs/exps/78/9abc/twice", base)
+    with pytest.raises(ParamsError, match="'twice' names 2 DVC experiments"):
+        replicates.configuration("twice", tmp_path)
+    with pytest.raises(ParamsError, match="no configuration 'nowhere' in configs.yaml"):
+        replicates.configuration("nowhere", tmp_path)
+
+
 def _replicate(project: Path, env: dict, *arguments: str) -> subprocess.Popen:
     return subprocess.Popen(
         [MNIST_PIPELINE, "replicate", *arguments],

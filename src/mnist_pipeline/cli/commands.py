@@ -580,7 +580,8 @@ def _add_replicate(commands: argparse._SubParsersAction) -> None:
     replicate.add_argument(
         "config",
         nargs="?",
-        help="a configuration of configs.yaml (default: the workspace's params.yaml)",
+        help="a configuration of configs.yaml, or a DVC experiment's name (its params.yaml "
+        "edits, its seed left out); default: the workspace's params.yaml",
     )
     replicate.add_argument(
         "--seeds",

@@ -61,22 +61,47 @@ def parse_seeds(texts: Iterable[str]) -> tuple[int, ...]:
 
 
 def configuration(name: str | None, root: Path) -> dict:
-    """The params.yaml values the group sets: configs.yaml's `name`, or (None) the
+    """The params.yaml values the group sets (on HEAD): configs.yaml's `name`, else the DVC
+    experiment `name`'s params.yaml edits to the commit it ran from, or (None) the
     workspace's params.yaml edits since HEAD (a `dvc exp run` would take them too); never
-    `seed`, which the group varies."""
-    if name is not None:
-        values = dict(configs.named(configs.load_configs(), name))
+    `seed`, which the group varies (an experiment's own seed is left out: the group is its
+    configuration over seeds)."""
+    if name is None:
+        now = yaml.safe_load((root / "params.yaml").read_text("utf-8"))
+        values = edits(now, tracker.git("show", "HEAD:params.yaml"))
     else:
-        from mnist_pipeline.params import flatten
-
-        now = flatten(yaml.safe_load((root / "params.yaml").read_text("utf-8")))
-        committed = yaml.safe_load(tracker.git("show", "HEAD:params.yaml") or "{}")
-        before = flatten(committed or {})
-        values = {key: value for key, value in now.items() if before.get(key, value) != value}
+        configurations = configs.load_configs()
+        if name not in configurations and (found := experiment(name)) is not None:
+            return {key: value for key, value in found.items() if key != "seed"}
+        values = dict(configs.named(configurations, name))
     if "seed" in values:
         where = f"configuration {name}" if name else "the workspace's params.yaml edit"
         raise ParamsError(f"{where} sets seed: a replicate group varies it (--seeds)")
     return values
+
+
+def edits(now: dict, committed_text: str) -> dict:
+    """The flattened params.yaml values of `now` that differ from the committed text's."""
+    from mnist_pipeline.params import flatten
+
+    before = flatten(yaml.safe_load(committed_text or "{}") or {})
+    return {key: value for key, value in flatten(now).items() if before.get(key, value) != value}
+
+
+def experiment(name: str) -> dict | None:
+    """The params.yaml edits of the DVC experiment `name` (a ref refs/exps/.../<name>) on the
+    commit it ran from; None when no experiment has that name, ParamsError when several do."""
+    refs = tracker.git("for-each-ref", "--format=%(refname)", "refs/exps").split()
+    matches = [ref for ref in refs if ref.rsplit("/", 1)[-1] == name]
+    if len(matches) > 1:
+        raise ParamsError(
+            f"{name!r} names {len(matches)} DVC experiments (on different commits): "
+            "`dvc exp show` lists them; rename one or use configs.yaml"
+        )
+    if not matches:
+        return None
+    run = yaml.safe_load(tracker.git("show", f"{matches[0]}:params.yaml") or "{}")
+    return edits(run or {}, tracker.git("show", f"{matches[0]}~1:params.yaml"))
 
 
 def group_spec(group: str, values: dict, seeds: tuple[int, ...]) -> searchfile.Search:
