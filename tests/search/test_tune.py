@@ -585,8 +585,10 @@ def test_two_workers_share_a_study_each_trial_a_dvc_experiment_and_a_nested_mlfl
     assert applied["train"]["learning_rate"] == study.best_params["train.learning_rate"]
     assert applied["model"]["hidden_1"]["units"] == study.best_params["model.hidden_1.units"]
 
-    # Asked for, the search's outcome reaches the registry as one version: the best trial's.
-    published = _tune(project, env, "--search", "tiny-search.yaml", "--best", "--publish")
+    # Asked for, the search's outcome reaches the registry as one version: the best trial's
+    # (on the team's server, by a publisher: a member may not register versions).
+    publisher = env | (as_team_user("publisher") if storage else {})
+    published = _tune(project, publisher, "--search", "tiny-search.yaml", "--best", "--publish")
     assert published.returncode == 0, published.stderr
     assert "champion" in published.stdout.splitlines()[-1]
     added = _registry(store_uri) - registry_before

@@ -164,3 +164,24 @@ def test_the_workspace_lock_counts_only_when_it_recorded_these_weights(tmp_path,
     assert cards.workspace_lock("another-run's-weights") is None
     (tmp_path / "dvc.lock").write_text(lock.format("0" * 32))  # the lock of other weights
     assert cards.workspace_lock(sha) is None
+
+
+def test_the_reproduce_settings_are_the_params_that_differ_as_values(tmp_path, monkeypatch):
+    """A float param logged as `3.0` where params.yaml says `3` is no change (the published
+    card said `dvc exp run -S 'registry.champion_spread_multiple=3.0'`); a real one is."""
+    import subprocess
+
+    from mnist_pipeline.tracking import cards
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text("registry:\n  multiple: 3\ntrain:\n  lr: 0.001\n")
+    for command in (["init", "-q"], ["add", "params.yaml"]):
+        subprocess.run(["git", *command], check=True)
+    subprocess.run(
+        ["git", "-c", "user.email=t@t", "-c", "user.name=t", "commit", "-qm", "p"], check=True
+    )
+    commit = subprocess.run(
+        ["git", "rev-parse", "HEAD"], check=True, capture_output=True, text=True
+    ).stdout.strip()
+    logged = {"registry.multiple": "3.0", "train.lr": "0.003", "seed": "1"}
+    assert cards.changed_from_commit(commit, logged) == {"train.lr": "0.003"}

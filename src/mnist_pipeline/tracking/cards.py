@@ -87,7 +87,20 @@ def changed_from_commit(commit: str, params: dict[str, str]) -> dict[str, str] |
     if not committed:
         return None
     before = tracker.stringify(flatten(yaml.safe_load(committed) or {}))
-    return {key: value for key, value in params.items() if key in before and before[key] != value}
+    return {
+        key: value
+        for key, value in params.items()
+        if key in before and not _same(before[key], value)
+    }
+
+
+def _same(written: str, logged: str) -> bool:
+    """params.yaml's `3` and the run's `3.0` (a float param, logged as its dataclass holds
+    it) are one value: compare numbers as numbers, anything else as text."""
+    try:
+        return float(written) == float(logged)
+    except ValueError:
+        return written == logged
 
 
 def workspace_lock(weights_sha256: str | None) -> str | None:
