@@ -279,6 +279,21 @@ def mlflow_experiment(tmp_path, monkeypatch, mlflow_store) -> str:
     return mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())
 
 
+def start_worker(project: Path, env: dict, *arguments: str):
+    """`mnist-pipeline ARGUMENTS` (a `tune` or `replicate` worker) in `project`, in its own
+    process group (finish_worker kills the group), stdout and stderr together."""
+    command = str(Path(sys.executable).parent / "mnist-pipeline")
+    return subprocess.Popen(
+        [command, *arguments],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
+
+
 def finish_worker(worker, timeout: float) -> str:
     """A worker process's output once it has ended well (search tests: `tune`, `replicate`
     workers started in their own process group); killed, and the test failed, past timeout."""

@@ -16,7 +16,7 @@ from mnist_pipeline.report.evaluation import HEADLINE_METRICS
 from mnist_pipeline.search import replicates, tuning
 from mnist_pipeline.tracking.studyrun import GROUP_TAG
 
-from conftest import finish_worker, tiny_repository_copy
+from conftest import finish_worker, start_worker, tiny_repository_copy
 
 MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
 DEADLINE = 900  # seconds for a group on a loaded machine (about 1 min idle)
@@ -120,15 +120,7 @@ def test_an_experiments_configuration_is_its_params_edits_without_its_seed(tmp_p
 
 
 def _replicate(project: Path, env: dict, *arguments: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [MNIST_PIPELINE, "replicate", *arguments],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start_worker(project, env, "replicate", *arguments)
 
 
 def _group_runs(project: Path, group: str):

@@ -23,7 +23,15 @@ from mnist_pipeline.search import searchfile, trial, tuning
 from mnist_pipeline.tracking import tracker
 from mnist_pipeline.tracking.studyrun import StudyRun
 
-from conftest import ROOT, dvc, edit_params, finish_worker, git_commit_all, tiny_repository_copy
+from conftest import (
+    ROOT,
+    dvc,
+    edit_params,
+    finish_worker,
+    git_commit_all,
+    start_worker,
+    tiny_repository_copy,
+)
 
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 MNIST_PIPELINE = str(Path(sys.executable).parent / "mnist-pipeline")
@@ -413,15 +421,7 @@ def _study_project(tmp_path, **search_changes) -> tuple[Path, dict, str]:
 
 
 def _worker(project: Path, env: dict, *arguments: str) -> subprocess.Popen:
-    return subprocess.Popen(
-        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", *arguments],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    return start_worker(project, env, "tune", "--search", "tiny-search.yaml", *arguments)
 
 
 def _load(name: str, url: str):
