@@ -1,16 +1,23 @@
-"""DVC stage `plot`: the figures under reports/figures/, also logged to the model's MLflow run."""
+"""DVC stage `plot`: the figures under reports/figures/; then, as the last stage, it logs into
+the model's MLflow run what evaluate and plot made: the test metrics, the figures and the
+raw-image model (registering it is `mnist-pipeline publish`'s, not a stage's).
 
-from mnist_pipeline import atomic, paths
+Evaluate opens no MLflow: this one process pays MLflow's start-up for both (BENCHMARKS.md).
+"""
+
+from mnist_pipeline import atomic, paths, quiet
 from mnist_pipeline.data.datasets import dataset_classes, sha256
+from mnist_pipeline.errors import ModelError
 from mnist_pipeline.params import load_params
 from mnist_pipeline.report import figures
-from mnist_pipeline.report.evaluation import confusion_counts, read_predictions_csv
+from mnist_pipeline.report.evaluation import WEIGHTS_KEY, confusion_counts, read_predictions_csv
 from mnist_pipeline.report.history import read_history_csv
 from mnist_pipeline.stage import read_bytes, read_json, read_npz, read_text, run
-from mnist_pipeline.tracking import tracker
+from mnist_pipeline.tracking import serving, tracker
 
 
 def main() -> None:
+    quiet.filter_logs()  # MLflow's known, harmless notes when it logs the raw-image model
     params = load_params()
     plot = params.plot
     class_names = dataset_classes(params.data.dataset, params.data.class_names)
@@ -20,6 +27,11 @@ def main() -> None:
     history = read_history_csv(read_text(paths.HISTORY))
     y_true, y_pred = read_predictions_csv(read_text(paths.PREDICTIONS), class_names)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
+    evaluated = read_json(paths.EVALUATED)[WEIGHTS_KEY]
+    if evaluated != weights_sha256:  # the script run by hand after a new train, say
+        raise ModelError(
+            f"{paths.EVALUATED} is of other weights than {paths.WEIGHTS}: run `dvc repro`"
+        )
 
     drawn = {
         paths.SAMPLES_FIGURE: figures.samples_grid(
@@ -38,7 +50,17 @@ def main() -> None:
         atomic.write_bytes(path, figures.png_bytes(figure, plot.dpi))
 
     with tracker.model_run(experiment_id, weights_sha256, params, record["content_sha256"]):
+        tracker.log_evaluation()
         tracker.log_figures()
+        serving.log_model_once(
+            paths.MODEL_SPEC,
+            paths.WEIGHTS,
+            paths.SCALING,
+            params.data.dataset,
+            class_names,
+            raw["x_test"][: serving.EXAMPLE_IMAGES],  # raw images: what the model takes
+            weights_sha256,
+        )
 
 
 if __name__ == "__main__":

@@ -219,9 +219,9 @@ def test_a_section_passed_into_the_library_is_followed_there():
 
 
 def test_only_the_library_functions_a_stage_reaches_count():
-    """tracker.evaluated_weights opens evaluate's output (for `mnist-pipeline publish`); train
-    imports tracker but never reaches that function, so the file is not train's."""
-    assert paths.EVALUATED in CODE.reads("mnist_pipeline.tracking.tracker.evaluated_weights").paths
+    """tracker.log_evaluation opens evaluate's output (for plot and `mnist-pipeline publish`);
+    train imports tracker but never reaches that function, so the file is not train's."""
+    assert paths.EVALUATED in CODE.reads("mnist_pipeline.tracking.tracker.log_evaluation").paths
     assert paths.EVALUATED not in referenced_paths("train")
     assert paths.HISTORY in referenced_paths("train")  # tracker.log_training_outputs: reached
 

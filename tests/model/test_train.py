@@ -168,14 +168,18 @@ def test_unreachable_tracking_server_fails_before_training(trained):
     assert {path.name: path.read_bytes() for path in (directory / "models").iterdir()} == before
 
 
-def test_evaluate_starts_an_equally_tagged_run_when_the_store_was_wiped(trained, tmp_path):
+def test_plot_starts_an_equally_tagged_run_when_the_store_was_wiped(trained, tmp_path):
+    """Evaluate opens no MLflow (it runs without a store); plot, the stage that logs, finds
+    no run of these weights in a wiped store and starts one with train's part."""
     import hashlib
 
     import mlflow
 
     directory, env, _ = trained
     wiped = f"sqlite:///{tmp_path / 'wiped.db'}"
-    result = run_stage("evaluate", directory, {**env, "MLFLOW_TRACKING_URI": wiped})
+    offline = {**env, "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # nothing listens there
+    assert run_stage("evaluate", directory, offline).returncode == 0
+    result = run_stage("plot", directory, {**env, "MLFLOW_TRACKING_URI": wiped})
     assert result.returncode == 0, result.stderr
     assert "no MLflow run has weights" in result.stderr
     client = mlflow.MlflowClient(wiped)
@@ -184,6 +188,10 @@ def test_evaluate_starts_an_equally_tagged_run_when_the_store_was_wiped(trained,
     assert run.data.tags["weights_sha256"] == hashlib.sha256(weights).hexdigest()
     assert run.data.tags["dataset"] == "mnist" and "git_commit" in run.data.tags
     assert "test_accuracy" in run.data.metrics and run.data.params["train.epochs"] == "2"
+    assert len(client.list_artifacts(run.info.run_id, "figures")) == 5
+    assert {client.get_logged_model(m.model_id).name for m in run.outputs.model_outputs} == {
+        "model"  # the Keras model is train's, logged while training
+    }
 
 
 # Keras's JAX backend (`train.backend: jax`): the same stage, deterministic too.

@@ -137,17 +137,19 @@ def test_server_down_between_stages_then_back(tmp_path):
         stop_server(server)
     trained = {p: p.read_bytes() for p in (project / "models").iterdir()}
 
-    result = run_stage("evaluate", project, env)
+    assert run_stage("evaluate", project, env).returncode == 0  # opens no MLflow
+    evaluated = {p: p.read_bytes() for p in (project / "reports/evaluate").iterdir()}
+    result = run_stage("plot", project, env)
     assert result.returncode == 1
     assert f"MLflow tracking server {uri} unreachable" in result.stderr
     assert {p: p.read_bytes() for p in (project / "models").iterdir()} == trained
-    assert not (project / "reports/evaluate/metrics.json").exists()
+    assert {p: p.read_bytes() for p in (project / "reports/evaluate").iterdir()} == evaluated
+    assert not (project / "reports/figures").exists()
 
     server = start_server(tmp_path, port)
     try:
-        for stage in ("evaluate", "plot"):
-            result = run_stage(stage, project, env)
-            assert result.returncode == 0, result.stderr
+        result = run_stage("plot", project, env)
+        assert result.returncode == 0, result.stderr
         client = mlflow.MlflowClient(uri)
         runs = client.search_runs([client.get_experiment_by_name("mnist-pipeline").experiment_id])
         assert len(runs) == 1 and "test_accuracy" in runs[0].data.metrics  # the same run

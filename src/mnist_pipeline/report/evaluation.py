@@ -16,6 +16,8 @@ TEST_METRICS = tuple(
     f"test_{name}" for name in (*HEADLINE_METRICS, "macro_precision", "macro_recall")
 )
 TEST_ACCURACY = TEST_METRICS[0]  # test_accuracy: what the registry's gate compares
+# evaluated.json's key for the sha256 of the weights evaluated (plot and publish check it).
+WEIGHTS_KEY = "weights_sha256"
 # Per class, in their own file (a DVC plot, an MLflow artifact).
 PER_CLASS_COLUMNS = ("class", "precision", "recall", "f1", "support")
 

@@ -9,13 +9,14 @@ stage reads a later stage's output and no stage depends on the registry.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from mnist_pipeline import paths
 from mnist_pipeline.data.datasets import dataset_classes, sha256
 from mnist_pipeline.data.preprocessing import unscale
 from mnist_pipeline.errors import ModelError
-from mnist_pipeline.report.evaluation import TEST_ACCURACY
+from mnist_pipeline.report.evaluation import TEST_ACCURACY, WEIGHTS_KEY
 from mnist_pipeline.stage import read_bytes, read_json, read_npz
 from mnist_pipeline.tracking import registry, serving, tracker
 
@@ -32,7 +33,7 @@ def complete_workspace_run(params, experiment: str) -> str:
 
     experiment_id = tracker.connect(experiment)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
-    if tracker.evaluated_weights() != weights_sha256:
+    if evaluated_weights() != weights_sha256:
         raise ModelError(
             f"{paths.EVALUATED} is not of the weights in {paths.WEIGHTS}: run `dvc repro` "
             "first, then publish"
@@ -58,3 +59,11 @@ def complete_workspace_run(params, experiment: str) -> str:
             weights_sha256,
         )
     return run_id
+
+
+def evaluated_weights() -> str | None:
+    """The weights hash evaluate's outputs on disk were computed from, if any."""
+    try:
+        return json.loads(Path(paths.EVALUATED).read_text()).get(WEIGHTS_KEY)
+    except (OSError, ValueError):
+        return None

@@ -6,7 +6,7 @@ scaling.json) and the class names. Its signature takes N x 28 x 28 uint8, so
 `mlflow models serve` answers raw images and rejects other shapes with a 400 that names the
 expected one. Loading it imports numpy and pandas, not TensorFlow.
 
-Evaluate logs it (once per run and weights: `log_model_once`); registering it as a version is
+The plot stage logs it (once per run and weights: `log_model_once`); registering it as a version is
 `mnist-pipeline publish`'s (publishing.py, registry.py), never a stage's.
 """
 
@@ -97,6 +97,7 @@ def log_model(
     # And it would copy the project's uv.lock into the model (the working directory is a uv
     # project), which `--env-manager uv` then installs whole, TensorFlow included: the
     # requirements above are what this model needs.
+    tracker.skip_environment_scan()
     with _environment(MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR="false", MLFLOW_UV_AUTO_DETECT="false"):
         info = mlflow.pyfunc.log_model(
             name=tracker.RAW_IMAGE_MODEL,

@@ -52,7 +52,7 @@ EXPERIMENT_TAG = "dvc_experiment"
 DESCRIPTION_TAG = "mlflow.note.content"  # the run page's "Description"
 # A tuning trial's run: its Optuna state (COMPLETE, PRUNED, FAIL) and a pruned one's epoch.
 TRIAL_STATE_TAG, PRUNED_AT_TAG = "optuna.state", "optuna.pruned_at_epoch"
-# The two models a run logs: the raw-image model (evaluate, serving.py: what to use and serve)
+# The two models a run logs: the raw-image model (plot, serving.py: what to use and serve)
 # and the Keras model as trained (train: for Keras users; it takes scaled N x 784 floats).
 RAW_IMAGE_MODEL, KERAS_MODEL = "model", "keras_model"
 # Which process owns a RUNNING run, so a later stage can tell a dead run from a live one.
@@ -595,9 +595,27 @@ def log_keras_model(
         inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, input_dim))]),
         outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, num_classes))]),
     )
+    skip_environment_scan()
     mlflow.keras.log_model(
         model, name=KERAS_MODEL, signature=signature, pip_requirements=requirements, step=epochs
     )
+
+
+def skip_environment_scan() -> None:
+    """Spare MLflow's scan of every installed distribution (1-3 s per model logged here).
+
+    Logging a model, MLflow checks its pip requirements against this environment; to do so it
+    first maps each installed distribution's files to modules
+    (`importlib_metadata.packages_distributions`, slow beside TensorFlow), then looks each
+    requirement up by its package name anyway. Ours are pinned from
+    `importlib.metadata.version` in this process, so they cannot mismatch, and the map is only
+    a fallback for names that are not distributions. Deliberately set through MLflow's private
+    `requirements_utils._MODULES_TO_PACKAGES` (3.17, locked in uv.lock):
+    tests/tracking/test_serving.py fails if an upgrade moves it."""
+    from mlflow.utils import requirements_utils
+
+    if requirements_utils._MODULES_TO_PACKAGES is None:
+        requirements_utils._MODULES_TO_PACKAGES = {}
 
 
 def tag_weights(weights_sha256: str) -> None:
@@ -640,14 +658,6 @@ def log_figures() -> None:
     import mlflow
 
     mlflow.log_artifacts(paths.FIGURES_DIR, artifact_path="figures")
-
-
-def evaluated_weights() -> str | None:
-    """The weights hash evaluate's outputs on disk were computed from, if any."""
-    try:
-        return json.loads(Path(paths.EVALUATED).read_text()).get(WEIGHTS_TAG)
-    except (OSError, ValueError):
-        return None
 
 
 def logged_model(client, run, weights_sha256: str | None = None):
