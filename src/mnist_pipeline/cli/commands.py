@@ -116,7 +116,7 @@ def _publish(arguments: argparse.Namespace) -> int:
     from mnist_pipeline.params import load_params
     from mnist_pipeline.tracking import publishing, registry, rundiff
 
-    quiet.filter_logs()  # MLflow's notes when it logs the raw-image model, as in evaluate
+    quiet.filter_logs()  # MLflow's notes when it logs the raw-image model, as in plot
     params = load_params()
     experiment = arguments.experiment or params.tracking.experiment
     if arguments.run is None:

@@ -1,9 +1,9 @@
 """Publishing a model: complete its MLflow run, then register it (registry.py).
 
 `mnist-pipeline publish` with no RUN publishes the workspace's model; `make run` calls it
-after `dvc repro`. The run of the workspace's weights lacks what evaluate and plot log when
-DVC skipped them (a fresh clone, `dvc repro -f train`: their committed outputs already
-belong to the weights train wrote). Those outputs are read here, after the pipeline, so no
+after `dvc repro`. The run of the workspace's weights lacks what plot logs (evaluate's
+outputs, the figures, the raw-image model) when DVC skipped it (a fresh clone, `dvc repro -f
+train`: the committed outputs already belong to the weights train wrote). Those outputs are read here, after the pipeline, so no
 stage reads a later stage's output and no stage depends on the registry.
 """
 
@@ -27,7 +27,7 @@ def publish_workspace(params, experiment: str) -> registry.Decision:
 
 
 def complete_workspace_run(params, experiment: str) -> str:
-    """The run of the workspace's weights, with each part evaluate and plot log present
+    """The run of the workspace's weights, with each part plot logs present
     (logged now from their outputs where it is missing, once); returns its id."""
     import mlflow
 

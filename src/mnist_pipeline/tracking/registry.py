@@ -284,7 +284,7 @@ def move_champion(run_id: str, params, promote_it: bool) -> str:
     if version is None:
         raise ModelError(
             f"run {run_id[:8]} ({run.info.run_name}) has no raw-image model to make a version "
-            f"of {name}: its evaluate stage logs it (`dvc repro` with its params)"
+            f"of {name}: its plot stage logs it (`dvc repro` with its params)"
         )
     message = (promote if promote_it else demote)(client, name, version)
     client.set_tag(run_id, DECISION_RUN_TAG, message)

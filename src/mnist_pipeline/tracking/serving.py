@@ -137,7 +137,7 @@ def log_model_once(
     weights_sha256: str,
 ) -> str:
     """The raw-image model of these weights in the active run: the one logged before (a rerun
-    of evaluate logs into the same run), else logged now; returns its LoggedModel id."""
+    of plot logs into the same run), else logged now; returns its LoggedModel id."""
     client = mlflow.MlflowClient()
     run = client.get_run(mlflow.active_run().info.run_id)
     logged = tracker.logged_model(client, run, weights_sha256)
