@@ -378,10 +378,7 @@ def measurements_table(results: dict) -> list[str]:
 def search_table(results: dict) -> list[str]:
     def row(label: str, key: str) -> str:
         tracked, plain = results[key][0], results[f"{key}_plain"][0]
-        return (
-            f"| {label} | {tracked:.1f} s | {plain:.1f} s | "
-            f"{results[f'{key}_ratio'][0]:.2f} |"
-        )
+        return f"| {label} | {tracked:.1f} s | {plain:.1f} s | {results[f'{key}_ratio'][0]:.2f} |"
 
     return [
         f"A search and a replicate group of {SEARCH_TRIALS} trials each, tracked (each trial a "

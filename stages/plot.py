@@ -10,7 +10,11 @@ from mnist_pipeline.data.datasets import dataset_classes, sha256
 from mnist_pipeline.errors import ModelError
 from mnist_pipeline.params import load_params
 from mnist_pipeline.report import figures
-from mnist_pipeline.report.evaluation import WEIGHTS_KEY, confusion_counts, read_predictions_csv
+from mnist_pipeline.report.evaluation import (
+    confusion_counts,
+    evaluated_weights,
+    read_predictions_csv,
+)
 from mnist_pipeline.report.history import read_history_csv
 from mnist_pipeline.stage import read_bytes, read_json, read_npz, read_text, run
 from mnist_pipeline.tracking import serving, tracker
@@ -27,8 +31,7 @@ def main() -> None:
     history = read_history_csv(read_text(paths.HISTORY))
     y_true, y_pred = read_predictions_csv(read_text(paths.PREDICTIONS), class_names)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
-    evaluated = read_json(paths.EVALUATED)[WEIGHTS_KEY]
-    if evaluated != weights_sha256:  # the script run by hand after a new train, say
+    if evaluated_weights() != weights_sha256:  # the script run by hand after a new train, say
         raise ModelError(
             f"{paths.EVALUATED} is of other weights than {paths.WEIGHTS}: run `dvc repro`"
         )

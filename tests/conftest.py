@@ -279,16 +279,17 @@ def mlflow_experiment(tmp_path, monkeypatch, mlflow_store) -> str:
     return mlflow.create_experiment("runs", artifact_location=(tmp_path / "a").as_uri())
 
 
-def start_worker(project: Path, env: dict, *arguments: str):
+def start_worker(project: Path, env: dict, *arguments: str, stderr=subprocess.STDOUT):
     """`mnist-pipeline ARGUMENTS` (a `tune` or `replicate` worker) in `project`, in its own
-    process group (finish_worker kills the group), stdout and stderr together."""
+    process group (finish_worker kills the group); stderr with stdout unless `stderr` (PIPE:
+    apart, for a test of its error lines)."""
     command = str(Path(sys.executable).parent / "mnist-pipeline")
     return subprocess.Popen(
         [command, *arguments],
         cwd=project,
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=stderr,
         text=True,
         start_new_session=True,
     )

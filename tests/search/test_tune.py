@@ -707,14 +707,11 @@ def test_a_study_database_that_breaks_mid_trial_stops_the_worker_with_one_line(t
     database = tmp_path / "studies" / "optuna.db"
     database.parent.mkdir()
     url = f"sqlite:///{database}"
-    worker = subprocess.Popen(
-        [MNIST_PIPELINE, "tune", "--search", "tiny-search.yaml", "--storage", url],
-        cwd=project,
-        env=env,
-        stdout=subprocess.PIPE,
+    worker = start_worker(
+        project,
+        env,
+        *("tune", "--search", "tiny-search.yaml", "--storage", url),
         stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
     )
     _await_training(worker, name, database)
     parent = _load(name, url).user_attrs[tuning.PARENT_ATTR]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 
+from mnist_pipeline import paths
 from mnist_pipeline.errors import DataError
 
 # DVC metrics (`dvc exp show` columns): few enough to read at 120 columns, and named so that
@@ -122,3 +125,12 @@ def read_predictions_csv(text: str, class_names: Sequence[str]) -> tuple[np.ndar
             f"predictions CSV: unknown class {error} (expected {list(index)})"
         ) from None
     return np.array([a for a, _ in pairs]), np.array([p for _, p in pairs])
+
+
+def evaluated_weights() -> str | None:
+    """The weights hash evaluate's outputs on disk were computed from, if any: plot and
+    `mnist-pipeline publish` log them only into the run of those weights."""
+    try:
+        return json.loads(Path(paths.EVALUATED).read_text()).get(WEIGHTS_KEY)
+    except (OSError, ValueError):
+        return None

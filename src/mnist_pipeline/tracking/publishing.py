@@ -3,20 +3,20 @@
 `mnist-pipeline publish` with no RUN publishes the workspace's model; `make run` calls it
 after `dvc repro`. The run of the workspace's weights lacks what plot logs (evaluate's
 outputs, the figures, the raw-image model) when DVC skipped it (a fresh clone, `dvc repro -f
-train`: the committed outputs already belong to the weights train wrote). Those outputs are read here, after the pipeline, so no
-stage reads a later stage's output and no stage depends on the registry.
+train`: the committed outputs already belong to the weights train wrote). Those outputs are
+read here, after the pipeline, so no stage reads a later stage's output and no stage depends
+on the registry.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from mnist_pipeline import paths
 from mnist_pipeline.data.datasets import dataset_classes, sha256
 from mnist_pipeline.data.preprocessing import unscale
 from mnist_pipeline.errors import ModelError
-from mnist_pipeline.report.evaluation import TEST_ACCURACY, WEIGHTS_KEY
+from mnist_pipeline.report.evaluation import TEST_ACCURACY, evaluated_weights
 from mnist_pipeline.stage import read_bytes, read_json, read_npz
 from mnist_pipeline.tracking import registry, serving, tracker
 
@@ -59,11 +59,3 @@ def complete_workspace_run(params, experiment: str) -> str:
             weights_sha256,
         )
     return run_id
-
-
-def evaluated_weights() -> str | None:
-    """The weights hash evaluate's outputs on disk were computed from, if any."""
-    try:
-        return json.loads(Path(paths.EVALUATED).read_text()).get(WEIGHTS_KEY)
-    except (OSError, ValueError):
-        return None

@@ -611,7 +611,7 @@ def skip_environment_scan() -> None:
     `importlib.metadata.version` in this process, so they cannot mismatch, and the map is only
     a fallback for names that are not distributions. Deliberately set through MLflow's private
     `requirements_utils._MODULES_TO_PACKAGES` (3.17, locked in uv.lock):
-    tests/tracking/test_serving.py fails if an upgrade moves it."""
+    tests/tracking/test_environment_scan.py fails if an upgrade moves it."""
     from mlflow.utils import requirements_utils
 
     if requirements_utils._MODULES_TO_PACKAGES is None:
