@@ -196,10 +196,17 @@ def queue_workers(project: Path) -> list[int]:
     return alive
 
 
+def worker_logs(project: Path) -> str:
+    return "".join(
+        f"--- {path.name}\n{path.read_text(errors='replace')[-3000:]}"
+        for path in sorted((project / ".dvc/tmp/exps/celery").glob("dvc-exp-worker-*.out"))
+    )
+
+
 def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
     """The parallel-experiments block of docs/team.md as written: three queued variants on two
-    workers, all logging to the project's embedded store. Every task ends Success, and no
-    worker outlives the block."""
+    workers, all logging to the project's embedded store. Every task ends Success, no worker
+    died at start, and none outlives the block."""
     project, env = tiny_repository_copy(tmp_path)
     script = tmp_path / "parallel-experiments.sh"
     script.write_text(docs_block("## Parallel experiments"))
@@ -228,7 +235,9 @@ def test_parallel_queued_experiments_each_get_their_own_run(tmp_path):
         leftover = queue_workers(project)
         for pid in leftover:  # only the workers this test started, by pid
             os.kill(pid, signal.SIGKILL)
-    assert not leftover, "queue workers still running 60 s after `dvc queue stop --kill`"
+    logs = worker_logs(project)
+    assert not leftover, f"queue workers still running 60 s after `dvc queue stop --kill`\n{logs}"
+    assert "Unrecoverable error" not in logs, logs
 
     client = mlflow.MlflowClient(f"sqlite:///{project / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("mnist-pipeline").experiment_id])
@@ -269,6 +278,58 @@ def test_queue_status_misses_a_task_that_a_worker_takes_while_it_reads(tmp_path)
         assert states() == []  # in transit: neither Running nor Queued
         queue.iter_queued = list_queued
         assert states() == [("seed-7", "Running")]
+
+
+def test_workers_creating_the_broker_control_file_at_once_lose_a_binding(tmp_path):
+    """Why docs/team.md writes `[]` into celery.pidbox.exchange before `dvc queue start`.
+    kombu's filesystem transport keeps an exchange's bindings in a file it creates unlocked
+    (exists(), then open for writing). Replayed: the second worker binds its control queue
+    between the first's check and its write. Without the file, the first's write replaces the
+    second's binding (a worker deaf to `dvc queue stop`); with the file, both are kept."""
+    from unittest import mock
+
+    import kombu
+    from dvc.repo import Repo
+
+    subprocess.run(["git", "init", "-q", str(tmp_path / "project")], check=True)
+    repo = Repo.init(tmp_path / "project")
+    queue = repo.experiments.celery_queue
+    control = Path(queue.celery.conf.broker_transport_options["control_folder"])
+    block = docs_block("## Parallel experiments")
+    assert control.relative_to(repo.root_dir).as_posix() in block  # the folder DVC uses
+
+    def bind_two_workers(folder: Path) -> list[str]:
+        options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
+        channels = [kombu.Connection("filesystem://", transport_options=options).channel()]
+        channels.append(kombu.Connection("filesystem://", transport_options=options).channel())
+        pidbox = kombu.Exchange("celery.pidbox", "fanout")
+
+        def bind(channel, worker: str) -> None:
+            # Named per folder: kombu's filesystem transport keeps one binding state per process.
+            queue = f"{folder.name}-{worker}.celery.pidbox"
+            kombu.Queue(queue, pidbox).bind(channel).declare()
+
+        exists, replayed = Path.exists, []
+
+        def first_checks(path: Path) -> bool:
+            found = exists(path)
+            if path.name == "celery.pidbox.exchange" and not replayed:
+                replayed.append(path)  # the second worker binds now, between check and write
+                bind(channels[1], "worker-2")
+            return found
+
+        with mock.patch.object(Path, "exists", first_checks):
+            bind(channels[0], "worker-1")
+        assert replayed
+        table = json.loads((folder / "celery.pidbox.exchange").read_text())
+        return sorted(queue.removeprefix(f"{folder.name}-") for _, _, queue in table)
+
+    unprimed, primed = tmp_path / "unprimed", tmp_path / "primed"
+    unprimed.mkdir()
+    primed.mkdir()
+    (primed / "celery.pidbox.exchange").write_text("[]")  # what the docs' `echo '[]'` does
+    assert bind_two_workers(unprimed) == ["worker-1.celery.pidbox"]
+    assert bind_two_workers(primed) == ["worker-1.celery.pidbox", "worker-2.celery.pidbox"]
 
 
 WRITER = """
