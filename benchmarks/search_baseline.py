@@ -60,7 +60,14 @@ def objective(trial: optuna.Trial) -> float:
         loss="categorical_crossentropy",
         metrics=["accuracy"],
     )
-    history = model.fit(x_fit, y_fit, BATCH_SIZE, EPOCHS, validation_data=(x_val, y_val), verbose=0)
+    history = model.fit(
+        x_fit,
+        y_fit,
+        batch_size=BATCH_SIZE,
+        epochs=EPOCHS,
+        validation_data=(x_val, y_val),
+        verbose=0,
+    )
     return history.history["val_loss"][-1]
 
 

@@ -31,10 +31,14 @@ def main() -> None:
     history = read_history_csv(read_text(paths.HISTORY))
     y_true, y_pred = read_predictions_csv(read_text(paths.PREDICTIONS), class_names)
     weights_sha256 = sha256(read_bytes(paths.WEIGHTS))
-    if evaluated_weights() != weights_sha256:  # the script run by hand after a new train, say
-        raise ModelError(
-            f"{paths.EVALUATED} is of other weights than {paths.WEIGHTS}: run `dvc repro`"
+    evaluated = evaluated_weights()
+    if evaluated != weights_sha256:  # the script run by hand after a new train, say
+        problem = (
+            "missing or unreadable"
+            if evaluated is None
+            else f"of other weights than {paths.WEIGHTS}"
         )
+        raise ModelError(f"{paths.EVALUATED} is {problem}: run `dvc repro`")
 
     drawn = {
         paths.SAMPLES_FIGURE: figures.samples_grid(

@@ -15,7 +15,7 @@ from mnist_pipeline import paths
 from mnist_pipeline.cli.reprocheck import stages_run
 from mnist_pipeline.report.evaluation import HEADLINE_METRICS, TEST_METRICS
 
-from conftest import dvc, edit_params, git_commit_all, tiny_repository_copy
+from conftest import dvc, edit_params, git_commit_all, run_stage, tiny_repository_copy
 
 mlflow = pytest.importorskip("mlflow")
 
@@ -154,6 +154,28 @@ def test_plot_param_change_reruns_only_plot(pipeline):
     rerun = dvc("repro", cwd=project, env=env)
     assert stages_run(rerun.stdout) == ["plot"]
     assert (project / "reports/figures/loss.png").read_bytes() != before
+
+
+def test_plot_by_hand_refuses_evaluate_outputs_of_other_weights(pipeline):
+    """plot logs evaluate's outputs into the run of models/weights.npz: run by hand over
+    outputs of other weights, or none, it stops with one line naming the file, before it draws
+    or logs anything."""
+    project, env, _ = pipeline
+    evaluated = project / paths.EVALUATED
+    kept = evaluated.read_bytes()
+    figures = {figure: (project / figure).read_bytes() for figure in paths.FIGURES}
+    try:
+        evaluated.write_text(json.dumps({**json.loads(kept), "weights_sha256": "0" * 64}))
+        other = run_stage("plot", project, env)
+        evaluated.unlink()
+        missing = run_stage("plot", project, env)
+    finally:
+        evaluated.write_bytes(kept)
+    assert other.returncode != 0 and missing.returncode != 0
+    assert f"{paths.EVALUATED} is of other weights than {paths.WEIGHTS}" in other.stderr
+    assert f"{paths.EVALUATED} is missing or unreadable: run `dvc repro`" in missing.stderr
+    assert "Traceback" not in other.stderr + missing.stderr
+    assert {figure: (project / figure).read_bytes() for figure in paths.FIGURES} == figures
 
 
 @pytest.mark.slow

@@ -291,17 +291,18 @@ def test_workers_creating_the_broker_control_file_at_once_lose_a_binding(tmp_pat
     import kombu
     from dvc.repo import Repo
 
-    subprocess.run(["git", "init", "-q", str(tmp_path / "project")], check=True)
-    repo = Repo.init(tmp_path / "project")
-    queue = repo.experiments.celery_queue
-    control = Path(queue.celery.conf.broker_transport_options["control_folder"])
-    block = docs_block("## Parallel experiments")
-    assert control.relative_to(repo.root_dir).as_posix() in block  # the folder DVC uses
+    project = tmp_path / "project"
+    subprocess.run(["git", "init", "-q", str(project)], check=True)
+    with Repo.init(project) as repo:
+        broker = repo.experiments.celery_queue.celery.conf.broker_transport_options
+    control = Path(broker["control_folder"]).relative_to(project).as_posix()
+    assert control in docs_block("## Parallel experiments")  # the folder DVC's queue uses
 
     def bind_two_workers(folder: Path) -> list[str]:
         options = {"data_folder_in": folder, "data_folder_out": folder, "control_folder": folder}
-        channels = [kombu.Connection("filesystem://", transport_options=options).channel()]
-        channels.append(kombu.Connection("filesystem://", transport_options=options).channel())
+        channels = [
+            kombu.Connection("filesystem://", transport_options=options).channel() for _ in range(2)
+        ]
         pidbox = kombu.Exchange("celery.pidbox", "fanout")
 
         def bind(channel, worker: str) -> None:
