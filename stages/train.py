@@ -13,7 +13,14 @@ from mnist_pipeline.model import training
 from mnist_pipeline.params import load_params
 from mnist_pipeline.report import history
 from mnist_pipeline.search import trial
-from mnist_pipeline.stage import read_json, read_npz, run
+from mnist_pipeline.stage import (
+    InterruptCheckpoints,
+    checkpoint,
+    interrupts_at_checkpoints,
+    read_json,
+    read_npz,
+    run,
+)
 from mnist_pipeline.tracking import tracker
 
 
@@ -38,9 +45,12 @@ def main() -> None:
     summary = mlp.summary_text(model)  # before fit: the optimizer's slots are not params
 
     link = trial.from_environment()  # set when `mnist-pipeline tune` runs this as a trial
-    with tracker.new_run(
-        experiment_id, params, raw["content_sha256"], **trial.run_tags(link)
-    ) as run_id:
+    with (
+        tracker.new_run(
+            experiment_id, params, raw["content_sha256"], **trial.run_tags(link)
+        ) as run_id,
+        interrupts_at_checkpoints(),  # Ctrl-C between batches, never inside TensorFlow or MLflow
+    ):
         tracker.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"
         )
@@ -55,6 +65,7 @@ def main() -> None:
             max_shift=params.train.augment_shift,
             seed=params.seed,
         )
+        checkpoint()  # interrupted after the last batch: no outputs
         weights = training.weights_npz(mlp.get_weights(model))
         save_outputs(weights, spec, epochs, summary)
         tracker.tag_weights(sha256(weights))
@@ -64,8 +75,10 @@ def main() -> None:
 
 
 def listeners(link: trial.TrialLink | None, run_id: str) -> list:
-    """What the fit reports each epoch to: the MLflow run, and the study if this is a trial."""
-    return [tracker.EpochMetrics()] + ([trial.epoch_callback(link, run_id)] if link else [])
+    """What the fit reports each epoch to: the MLflow run, the study if this is a trial; last,
+    the checkpoints where an interrupt takes effect."""
+    study = [trial.epoch_callback(link, run_id)] if link else []
+    return [tracker.EpochMetrics(), *study, InterruptCheckpoints()]
 
 
 def save_outputs(weights: bytes, spec: dict, epochs: list[dict], summary: str) -> None:

@@ -2,8 +2,8 @@
 
 A train killed mid-fit (SIGKILL) leaves its MLflow run RUNNING: the next stage that opens
 the store marks it KILLED, unless its process is still alive. Ctrl-C (SIGINT) and SIGTERM
-end the run KILLED at once. Anticipated errors are one line; a library's ValueError from
-inside numpy is a bug and keeps its traceback.
+end the run KILLED, taking effect after the fit's current batch. Anticipated errors are one
+line; a library's ValueError from inside numpy is a bug and keeps its traceback.
 """
 
 import os
@@ -98,6 +98,53 @@ def test_an_interrupt_mid_fit_ends_the_run_killed_at_once(project, signum):
     assert "interrupted" in stderr and "Traceback" not in stderr
     assert status(env, run.info.run_id) == "KILLED"
     assert not (directory / "models").exists()
+
+
+FIT_INTERRUPTED_AT_BATCH_3 = """
+import signal, sys
+import numpy as np
+from mnist_pipeline import stage
+from mnist_pipeline.model import training
+
+training.select_backend(sys.argv[1], 1)
+import keras
+
+class SendAtThirdBatch:  # a listener before the checkpoints, as the study's is in train
+    batches = 0
+    def on_batch_end(self):
+        self.batches += 1
+        if self.batches == 3:
+            signal.raise_signal(signal.SIGINT)
+    def on_epoch_end(self, epoch, logs):
+        pass
+
+signal.signal(signal.SIGINT, stage._interrupt)
+model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="softmax")])
+model.compile(optimizer="adam", loss="categorical_crossentropy", metrics=["accuracy"])
+x = np.random.default_rng(0).random((64, 4), dtype=np.float32)
+y = np.arange(64) % 3
+count = SendAtThirdBatch()
+try:
+    with stage.interrupts_at_checkpoints():
+        training.fit(model, {"x": x, "y": y}, {"x": x, "y": y}, 5, 8,
+                     callbacks=[count, stage.InterruptCheckpoints()])
+except KeyboardInterrupt:
+    print("interrupted after batch", count.batches)
+"""
+
+
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_a_fit_takes_an_interrupt_after_the_current_batch(backend):
+    """The fit listeners' per-batch hook is wired: interrupted at batch 3 of 8, no batch more."""
+    pytest.importorskip(backend)
+    result = subprocess.run(
+        [sys.executable, "-c", FIT_INTERRUPTED_AT_BATCH_3, backend],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.stdout.strip() == "interrupted after batch 3", result.stderr
 
 
 def test_anticipated_errors_are_one_line_and_bugs_keep_their_traceback(tmp_path):

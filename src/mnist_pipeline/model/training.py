@@ -118,9 +118,11 @@ def compiled_model(spec: dict, train, examples: int):
 
 
 def keras_callback(listener):
-    """`listener` as a Keras callback: its on_train_begin() (if any) and on_epoch_end(epoch,
-    logs) (epoch from 0, as Keras counts) called during fit. Tracking and the search hook into
-    fit this way without importing keras, which only model/ does (pyproject.toml's contracts)."""
+    """`listener` as a Keras callback: its on_train_begin() and on_batch_end() (each if any;
+    a batch is one backend call of steps_per_execution steps) and on_epoch_end(epoch, logs)
+    (epoch from 0, as Keras counts) called during fit. Tracking, the search and the stage
+    runner hook into fit this way without importing keras, which only model/ does
+    (pyproject.toml's contracts)."""
     import keras
 
     if isinstance(listener, keras.callbacks.Callback):
@@ -129,6 +131,9 @@ def keras_callback(listener):
     class Forward(keras.callbacks.Callback):
         def on_train_begin(self, logs=None):
             getattr(listener, "on_train_begin", lambda: None)()
+
+        def on_train_batch_end(self, batch, logs=None):
+            getattr(listener, "on_batch_end", lambda: None)()
 
         def on_epoch_end(self, epoch, logs=None):
             listener.on_epoch_end(epoch, logs or {})
