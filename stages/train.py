@@ -49,7 +49,7 @@ def main() -> None:
         tracker.new_run(
             experiment_id, params, raw["content_sha256"], **trial.run_tags(link)
         ) as run_id,
-        interrupts_at_checkpoints(),  # Ctrl-C between batches, never inside TensorFlow or MLflow
+        interrupts_at_checkpoints(),  # a first Ctrl-C between batches, not inside TF or MLflow
     ):
         tracker.log_dataset(
             f"{params.data.dataset}-train", train, content_digest(train), "training"

@@ -88,7 +88,7 @@ def test_sigkill_mid_fit_is_marked_killed_by_the_next_stage_not_before(project):
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_an_interrupt_mid_fit_ends_the_run_killed_at_once(project, signum):
+def test_an_interrupt_mid_fit_ends_the_run_killed(project, signum):
     directory, env = project
     train = start_train(directory, env)
     run = wait_until_fitting(train, env)
